@@ -36,8 +36,8 @@ type Log interface {
 	Revision(ctx context.Context) (int64, error)
 	// CompactedRevision returns the highest revision removed from the log.
 	CompactedRevision(ctx context.Context) (int64, error)
-	// ChangesSince returns up to limit entries after a revision, in order,
-	// without splitting a revision unless it alone exceeds limit.
+	// ChangesSince returns about limit entries after a revision, in order,
+	// never splitting a revision (one larger than limit comes whole).
 	ChangesSince(ctx context.Context, after int64, limit int) ([]domain.Change, error)
 	// OnCommit registers a non-blocking callback for commits of this process.
 	OnCommit(fn func(rev int64))
@@ -190,7 +190,7 @@ func (h *Hub) pull() error {
 		h.mu.Lock()
 		after := h.rev
 		h.mu.Unlock()
-		groups, more, err := readLog(h.ctx, h.log, after, h.opt.BatchSize)
+		groups, err := readLog(h.ctx, h.log, after, h.opt.BatchSize)
 		if err != nil {
 			return err
 		}
@@ -207,9 +207,6 @@ func (h *Hub) pull() error {
 			h.rev = g.rev
 		}
 		h.mu.Unlock()
-		if !more {
-			return nil
-		}
 	}
 }
 
@@ -242,15 +239,14 @@ type group struct {
 	changes []domain.Change
 }
 
-// readLog reads up to limit entries after a revision, grouped by revision.
-// When the read was full, the last revision may be incomplete: it is held
-// back (more reports that the caller should read again), unless it is the
-// only one, which means a single revision larger than limit.
-func readLog(ctx context.Context, log Log, after int64, limit int) (groups []group, more bool, err error) {
+// readLog reads up to about limit entries after a revision, grouped by
+// revision. Log.ChangesSince never splits a revision, so every group is whole.
+func readLog(ctx context.Context, log Log, after int64, limit int) ([]group, error) {
 	changes, err := log.ChangesSince(ctx, after, limit)
 	if err != nil {
-		return nil, false, fmt.Errorf("read changes after %d: %w", after, err)
+		return nil, fmt.Errorf("read changes after %d: %w", after, err)
 	}
+	var groups []group
 	for i := 0; i < len(changes); {
 		j := i
 		for j < len(changes) && changes[j].Revision == changes[i].Revision {
@@ -259,13 +255,7 @@ func readLog(ctx context.Context, log Log, after int64, limit int) (groups []gro
 		groups = append(groups, group{rev: changes[i].Revision, changes: changes[i:j:j]})
 		i = j
 	}
-	if len(changes) >= limit {
-		more = true
-		if len(groups) > 1 {
-			groups = groups[:len(groups)-1]
-		}
-	}
-	return groups, more, nil
+	return groups, nil
 }
 
 // compactedError is the error of a watch from a revision the log no longer holds.

@@ -139,7 +139,7 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 	next := w.next
 	h.mu.Unlock()
 	for {
-		groups, more, err := readLog(ctx, h.log, next, h.opt.BatchSize)
+		groups, err := readLog(ctx, h.log, next, h.opt.BatchSize)
 		if err != nil {
 			if errors.Is(err, errs.Compacted) {
 				if c, cerr := h.log.CompactedRevision(ctx); cerr == nil {
@@ -156,7 +156,7 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 			}
 			next = g.rev
 		}
-		if more || len(groups) > 0 {
+		if len(groups) > 0 {
 			continue
 		}
 		if !*caughtUp {
