@@ -1,0 +1,87 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
+	"github.com/flagops/flagops/internal/server"
+	"github.com/flagops/flagops/internal/server/servertest"
+)
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := servertest.HTTP1Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestOperatorEndpoints(t *testing.T) {
+	backends(t, func(t *testing.T, cfg server.Config) {
+		s := servertest.Start(t, cfg)
+		c := clients(s)
+		if _, err := c.Changes.GetRevision(context.Background(), connect.NewRequest(&flagopsv1.GetRevisionRequest{})); err != nil {
+			t.Fatal(err)
+		}
+		rev := setFact(t, c, "a", 1)
+		w := watchFrom(t, c, rev)
+		w.next(t) // caught_up: the watcher is open
+
+		tests := []struct {
+			path string
+			want []string
+		}{
+			{"/healthz", []string{"ok"}},
+			{"/readyz", []string{"ok: "}},
+			{"/metrics", []string{
+				`flagops_requests_total{code="ok",procedure="/flagops.v1.ChangeService/GetRevision"} 1`,
+				`flagops_requests_total{code="200",procedure="GET /healthz"} 1`,
+				`flagops_request_duration_seconds_bucket{procedure="/flagops.v1.FactService/SetFacts"`,
+				"flagops_revision " + strconv.FormatInt(rev, 10),
+				"flagops_watchers 1",
+				"go_goroutines ",
+				"process_cpu_seconds_total ",
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.path, func(t *testing.T) {
+				code, body, h := get(t, s.URL()+tt.path)
+				if code != http.StatusOK {
+					t.Fatalf("status %d: %s", code, body)
+				}
+				if h.Get("X-Request-Id") == "" {
+					t.Error("no request id echoed")
+				}
+				for _, want := range tt.want {
+					if !strings.Contains(body, want) {
+						t.Errorf("body lacks %q:\n%s", want, excerpt(body, "flagops_"))
+					}
+				}
+			})
+		}
+	})
+}
+
+// excerpt returns the lines of body that contain substr.
+func excerpt(body, substr string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
