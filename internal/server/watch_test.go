@@ -16,13 +16,7 @@ import (
 	"github.com/flagops/flagops/internal/store/pgtest"
 )
 
-// backends runs f on SQLite, and on PostgreSQL when FLAGOPS_TEST_POSTGRES
-// is set (pgtest skips the subtest otherwise). cfg returns a configuration
-// naming one fresh database; every call to Start with it shares that data.
-func backends(t *testing.T, f func(t *testing.T, cfg server.Config)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, server.Config{DataDir: t.TempDir()}) })
-	t.Run("postgres", func(t *testing.T) { f(t, server.Config{DatabaseURL: pgtest.URL(t)}) })
-}
+func backends(t *testing.T, f func(t *testing.T, cfg server.Config)) { servertest.Backends(t, f) }
 
 func clients(s *server.Server) servertest.Clients {
 	return servertest.NewClients(servertest.HTTP1Client(), s.URL())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/server"
+	"github.com/flagops/flagops/internal/store/pgtest"
 )
 
 // Logger logs to stderr when FLAGOPS_TEST_LOG is set, else nowhere.
@@ -54,6 +55,14 @@ func Start(t testing.TB, cfg server.Config) *server.Server {
 		}
 	})
 	return s
+}
+
+// Backends runs f on SQLite, and on PostgreSQL when FLAGOPS_TEST_POSTGRES is
+// set (pgtest skips that subtest otherwise). cfg names one fresh database:
+// every server started with it shares that data.
+func Backends(t *testing.T, f func(t *testing.T, cfg server.Config)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, server.Config{DataDir: t.TempDir()}) })
+	t.Run("postgres", func(t *testing.T) { f(t, server.Config{DatabaseURL: pgtest.URL(t)}) })
 }
 
 // Clients are the generated clients of one server.
