@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -47,9 +48,47 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
-	mux.Handle(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
-	mux.Handle(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
-	mux.Handle(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
+	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
+	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
+	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+}
+
+type observedKey struct{}
+
+// markObserved records that the interceptor logged and measured the call.
+func markObserved(ctx context.Context) {
+	if b, ok := ctx.Value(observedKey{}).(*atomic.Bool); ok {
+		b.Store(true)
+	}
+}
+
+// observeRejected logs and measures the calls Connect refuses before the
+// interceptor runs (a malformed or oversized message, an unknown method or
+// content type), so that they show in /metrics too. Their code label is
+// "rejected_" and the HTTP status, or the gRPC status code's name.
+func observeRejected(opt Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var seen atomic.Bool
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), observedKey{}, &seen)))
+		if seen.Load() {
+			return
+		}
+		code := "rejected_" + strconv.Itoa(sw.code)
+		for _, k := range []string{"Grpc-Status", http.TrailerPrefix + "Grpc-Status"} {
+			if v := w.Header().Get(k); v != "" {
+				if n, err := strconv.Atoi(v); err == nil && n != 0 {
+					code = connect.Code(n).String()
+				}
+			}
+		}
+		d := time.Since(start)
+		opt.Metrics.observe(r.URL.Path, code, d)
+		opt.Logger.LogAttrs(r.Context(), slog.LevelInfo, "rpc rejected", slog.String("method", r.URL.Path),
+			slog.String("code", code), slog.Duration("duration", d), slog.String("request_id", requestIDFrom(r.Context())))
+	})
 }
 
 type requestIDKey struct{}
@@ -170,6 +209,14 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wroteHeader = true
 	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes flushes on: Connect refuses to stream without them.
+func (w *statusWriter) Flush() {
+	w.wroteHeader = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

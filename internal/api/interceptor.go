@@ -92,6 +92,7 @@ func (c *authorizedConn) Receive(msg any) error {
 // finish maps err, logs the call and records its metrics.
 func (i *interceptor) finish(ctx context.Context, proc string, start time.Time, err error) *connect.Error {
 	d := time.Since(start)
+	markObserved(ctx)
 	ce := toConnect(ctx, i.log, proc, err)
 	code := "ok"
 	level := slog.LevelInfo

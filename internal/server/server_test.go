@@ -37,6 +37,13 @@ func TestOperatorEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		rev := setFact(t, c, "a", 1)
+		// A malformed message is refused by Connect before the interceptor;
+		// it is measured all the same.
+		resp, err := servertest.HTTP1Client().Post(s.URL()+"/flagops.v1.FactService/SetFacts", "application/json", strings.NewReader("{"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 		w := watchFrom(t, c, rev)
 		w.next(t) // caught_up: the watcher is open
 
@@ -50,6 +57,7 @@ func TestOperatorEndpoints(t *testing.T) {
 				`flagops_requests_total{code="ok",procedure="/flagops.v1.ChangeService/GetRevision"} 1`,
 				`flagops_requests_total{code="200",procedure="GET /healthz"} 1`,
 				`flagops_request_duration_seconds_bucket{procedure="/flagops.v1.FactService/SetFacts"`,
+				`flagops_requests_total{code="rejected_400",procedure="/flagops.v1.FactService/SetFacts"} 1`,
 				"flagops_revision " + strconv.FormatInt(rev, 10),
 				"flagops_watchers 1",
 				"go_goroutines ",
