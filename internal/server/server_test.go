@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,4 +94,26 @@ func excerpt(body, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestReadyzSchemaBehind: a database whose schema is older than this binary
+// knows is not ready.
+func TestReadyzSchemaBehind(t *testing.T) {
+	dir := t.TempDir()
+	s := servertest.Start(t, server.Config{DataDir: dir})
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "flagops.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := get(t, s.URL()+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "schema at migration 0") {
+		t.Fatalf("readyz: %d %q", code, body)
+	}
+	if code, _, _ := get(t, s.URL()+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz: %d; the process is up", code)
+	}
 }
