@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/flagops/flagops/internal/domain"
@@ -83,7 +82,3 @@ func (c *Changes) Compact(ctx context.Context, through int64) (int64, error) {
 	}
 	return compacted, nil
 }
-
-// asField is errors.As for *errs.FieldError, kept here so the scope parser
-// reads plainly.
-func asField(err error, fe **errs.FieldError) bool { return errors.As(err, fe) }

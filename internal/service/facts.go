@@ -3,9 +3,11 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
@@ -45,10 +47,9 @@ func scopeOf(field, s string) (domain.Scope, error) {
 	sc, err := domain.ParseScope(s)
 	if err != nil {
 		// ParseScope names its fields "scope" or "scope.x"; re-root them at field.
-		var fe *errs.FieldError
-		if ok := asField(err, &fe); ok {
+		if fe, ok := errors.AsType[*errs.FieldError](err); ok && strings.HasPrefix(fe.Field, "scope") {
 			cp := *fe
-			cp.Field = field + cp.Field[len("scope"):]
+			cp.Field = field + strings.TrimPrefix(fe.Field, "scope")
 			return domain.Scope{}, &cp
 		}
 		return domain.Scope{}, err
