@@ -28,7 +28,8 @@ const RequestIDHeader = "X-Request-Id"
 
 // Options configure the handlers.
 type Options struct {
-	Logger  *slog.Logger
+	Logger *slog.Logger // default slog.Default()
+	// Metrics may be nil: nothing is measured.
 	Metrics *Metrics
 	// MaxRequestBytes caps a request message or body.
 	MaxRequestBytes int64
@@ -42,8 +43,17 @@ type Services struct {
 	Hub     *watch.Hub
 }
 
-// Mount registers the Connect services on mux.
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Mount registers the Connect services on mux. Serve mux behind
+// WithRequestID, which gives every call the request id the interceptor logs
+// and records.
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
+	opt.defaults()
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
@@ -136,6 +146,7 @@ func WithRequestID(next http.Handler) http.Handler {
 // RPCs: body size limit, authentication, auth.Authorize with the route as
 // procedure, logging and metrics.
 func Route(route string, opt Options, next http.Handler) http.Handler {
+	opt.defaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if opt.MaxRequestBytes > 0 {
