@@ -109,6 +109,8 @@ func parseKeys(entries []string, where func(i int) string) (*Keyring, error) {
 		// Without a dedicated fingerprint key, derive one from the oldest
 		// master key. Fingerprints then stay stable across rotations as long
 		// as that key is listed; add a "fingerprint:" entry before retiring it.
+		// A key file gets the derived key written out as its "fingerprint:"
+		// line at its next Rotate or Retire, which makes it stable for good.
 		var err error
 		fpRoot, err = hkdf.Key(sha256.New, keys[0].raw, nil, "flagops/secret/fingerprint-root/v1", keySize)
 		if err != nil {

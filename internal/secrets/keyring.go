@@ -30,6 +30,9 @@ const fingerprintInfo = "flagops/secret/fingerprint/v1"
 // concurrent call is using (keys are only removed by Retire). Rotate and
 // Retire are serialised by a mutex that also covers the key file write they
 // make; the new key set is published only after the file is durable.
+//
+// Create a Keyring with OpenKeyFile, FromEnv, Load or NewEphemeral; the zero
+// value is not usable.
 type Keyring struct {
 	// mu serialises Rotate and Retire (and their key file writes). It is
 	// never taken by the read paths.
@@ -210,9 +213,11 @@ func (kr *Keyring) Open(aad AAD, s Sealed) ([]byte, error) {
 
 // Rewrap moves s to the active master key: it decrypts only the DEK and wraps
 // it again; the value's nonce and ciphertext are kept as they are, and the
-// plaintext is never seen. changed is false (and s is returned as is) when s
-// already uses the active key. aad must be the place s was sealed for, since
-// the DEK is bound to it too; a moved record therefore fails here as in Open.
+// plaintext is never seen. aad must be the place s was sealed for, since the
+// DEK is bound to it too; a moved record therefore fails here as in Open.
+// When s already uses the active key, Rewrap checks only its shape and
+// returns it as is with changed false: no cryptography is done, so that is
+// not a proof that s opens.
 //
 // Rewrap is how a store moves old records off a key before Retire.
 func (kr *Keyring) Rewrap(aad AAD, s Sealed) (_ Sealed, changed bool, _ error) {
