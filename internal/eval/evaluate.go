@@ -1,0 +1,374 @@
+package eval
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flagops/flagops/internal/flag"
+)
+
+// Error messages are constants so error results do not allocate.
+const (
+	msgNotFound     = "flag not found in this environment"
+	msgTypeMismatch = "flag is of a different type"
+	msgNoKey        = "a rollout needs a targeting key"
+	msgBucketBy     = "the rollout's bucketBy attribute is missing or not a string or number"
+	msgDepth        = "prerequisite chain too deep"
+)
+
+// Evaluate evaluates flag key for ctx. It does not allocate.
+func (s *Snapshot) Evaluate(key string, ctx Context) Result {
+	f := s.flags[key]
+	if f == nil {
+		return errResult(key, ErrFlagNotFound, msgNotFound)
+	}
+	r, _ := s.eval(f, &ctx, nil, 0)
+	return r
+}
+
+// EvaluateType is Evaluate for a caller that expects a flag of type t: a
+// flag of another type gives a TYPE_MISMATCH error result.
+func (s *Snapshot) EvaluateType(key string, t flag.Type, ctx Context) Result {
+	f := s.flags[key]
+	if f == nil {
+		return errResult(key, ErrFlagNotFound, msgNotFound)
+	}
+	if f.typ != t {
+		return errResult(key, ErrTypeMismatch, msgTypeMismatch)
+	}
+	r, _ := s.eval(f, &ctx, nil, 0)
+	return r
+}
+
+// Explain is Evaluate with Result.Explanation filled in. It allocates; use
+// it for tools, not for serving.
+func (s *Snapshot) Explain(key string, ctx Context) Result {
+	f := s.flags[key]
+	if f == nil {
+		return errResult(key, ErrFlagNotFound, msgNotFound)
+	}
+	ex := &Explanation{Environment: s.env, Revision: s.revision, MatchedRule: -1, Bucket: -1}
+	r, _ := s.eval(f, &ctx, ex, 0)
+	r.Explanation = ex
+	return r
+}
+
+// EvaluateAll evaluates every flag, in key order, and calls fn with each
+// result.
+func (s *Snapshot) EvaluateAll(ctx Context, fn func(Result)) {
+	for _, f := range s.list {
+		r, _ := s.eval(f, &ctx, nil, 0)
+		fn(r)
+	}
+}
+
+// AppendAll appends the results of every flag, in key order, to dst and
+// returns it; it allocates only when dst lacks capacity.
+func (s *Snapshot) AppendAll(dst []Result, ctx Context) []Result {
+	for _, f := range s.list {
+		r, _ := s.eval(f, &ctx, nil, 0)
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+func errResult(key string, code ErrorCode, msg string) Result {
+	return Result{FlagKey: key, Reason: ReasonError, ErrorCode: code, ErrorMessage: msg}
+}
+
+// eval evaluates f. ok is true when f was served by its targeting (not
+// off, not an error): only then does it satisfy a prerequisite. ex, when
+// not nil, collects the explanation.
+func (s *Snapshot) eval(f *cflag, ctx *Context, ex *Explanation, depth int) (Result, bool) {
+	if depth > maxDepth {
+		return errResult(f.key, ErrGeneral, msgDepth), false
+	}
+	if ex != nil {
+		ex.Configured, ex.Enabled = f.configured, f.enabled
+	}
+	if !f.configured || !f.enabled {
+		return f.serveIndex(f.off, ReasonDisabled), false
+	}
+	for i := range f.prereqs {
+		p := &f.prereqs[i]
+		pr, ok := s.eval(p.flag, ctx, nil, depth+1)
+		met := ok && pr.Variant == p.variation
+		if ex != nil {
+			ex.Prerequisites = append(ex.Prerequisites, PrerequisiteCheck{Flag: p.flag.key, Want: p.variation, Got: pr.Variant, Met: met})
+		}
+		if !met {
+			r := f.serveIndex(f.off, ReasonDefault)
+			r.Metadata = p.meta
+			return r, false
+		}
+	}
+	for i := range f.rules {
+		rule := &f.rules[i]
+		var rc *RuleCheck
+		if ex != nil {
+			ex.Rules = append(ex.Rules, RuleCheck{Index: i})
+			rc = &ex.Rules[len(ex.Rules)-1]
+		}
+		if s.matchRule(rule, ctx, rc) {
+			if ex != nil {
+				rc.Matched, ex.MatchedRule = true, i
+			}
+			return s.serve(f, &rule.serve, ctx, ReasonTargetingMatch, ex)
+		}
+	}
+	reason := ReasonDefault
+	if f.static {
+		reason = ReasonStatic
+	}
+	return s.serve(f, &f.fall, ctx, reason, ex)
+}
+
+func (f *cflag) serveIndex(i int, reason Reason) Result {
+	r := Result{FlagKey: f.key, Reason: reason}
+	if i >= 0 {
+		v := &f.variations[i]
+		r.Value, r.JSON, r.Variant = v.value, v.json, v.key
+	}
+	return r
+}
+
+func (s *Snapshot) serve(f *cflag, sv *cserve, ctx *Context, reason Reason, ex *Explanation) (Result, bool) {
+	if sv.variation >= 0 {
+		return f.serveIndex(sv.variation, reason), true
+	}
+	var b int
+	if sv.bucketBy == nil {
+		k := ctx.key()
+		if k == "" {
+			return errResult(f.key, ErrTargetingKeyMissing, msgNoKey), false
+		}
+		b = Bucket(f.key, f.salt, k)
+	} else {
+		v, _ := ctx.lookup(sv.bucketBy)
+		switch v := v.(type) {
+		case string:
+			b = Bucket(f.key, f.salt, v)
+		default:
+			n, ok := flag.Number(v)
+			if !ok {
+				return errResult(f.key, ErrInvalidContext, msgBucketBy), false
+			}
+			var buf [32]byte
+			b = bucketBytes(f.key, f.salt, strconv.AppendFloat(buf[:0], n, 'g', -1, 64))
+		}
+	}
+	if ex != nil {
+		ex.Bucket = b
+		if sv.bucketBy != nil {
+			ex.BucketBy = sv.bucketBy.full
+		}
+	}
+	for _, sl := range sv.rollout {
+		if b < sl.upper {
+			return f.serveIndex(sl.variation, ReasonSplit), true
+		}
+	}
+	// Unreachable for a validated rollout (weights sum to 100000).
+	return f.serveIndex(sv.rollout[len(sv.rollout)-1].variation, ReasonSplit), true
+}
+
+func (s *Snapshot) matchRule(r *crule, ctx *Context, rc *RuleCheck) bool {
+	for i := range r.conds {
+		c := &r.conds[i]
+		ok := c.match(ctx, rc)
+		if !ok {
+			return false
+		}
+	}
+	if r.seg != nil {
+		var sc *SegmentCheck
+		if rc != nil {
+			rc.Segment = &SegmentCheck{Key: r.seg.key, Rule: -1}
+			sc = rc.Segment
+		}
+		return r.seg.match(ctx, sc)
+	}
+	return true
+}
+
+func (sg *csegment) match(ctx *Context, sc *SegmentCheck) bool {
+	k := ctx.key()
+	if k != "" {
+		if _, ok := sg.exclude[k]; ok {
+			if sc != nil {
+				sc.Excluded = true
+			}
+			return false
+		}
+		if _, ok := sg.include[k]; ok {
+			if sc != nil {
+				sc.Included, sc.Matched = true, true
+			}
+			return true
+		}
+	}
+	for i, conds := range sg.rules {
+		all := true
+		for j := range conds {
+			if !conds[j].match(ctx, nil) {
+				all = false
+				break
+			}
+		}
+		if all {
+			if sc != nil {
+				sc.Rule, sc.Matched = i, true
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// match reports whether the condition holds for ctx. A missing or
+// wrong-typed attribute never matches, negated or not, except for exists.
+func (c *ccond) match(ctx *Context, rc *RuleCheck) bool {
+	v, found := ctx.lookup(&c.attr)
+	var m bool
+	switch {
+	case c.op == flag.OpExists:
+		m = found != c.negate
+	case !found:
+		m = false
+	default:
+		res, typed := c.test(v)
+		m = typed && res != c.negate
+	}
+	if rc != nil {
+		rc.Conditions = append(rc.Conditions, ConditionCheck{Attribute: c.attr.full, Operator: c.op,
+			Negate: c.negate, Values: c.values, Value: v, Found: found, Matched: m})
+	}
+	return m
+}
+
+// test applies the operator to a present attribute value; typed is false
+// when v has the wrong type for the operator.
+func (c *ccond) test(v any) (res, typed bool) {
+	switch c.op {
+	case flag.OpEquals:
+		switch c.kind {
+		case 's':
+			s, ok := v.(string)
+			return ok && s == c.str, ok
+		case 'b':
+			b, ok := v.(bool)
+			return ok && b == c.b, ok
+		default:
+			n, ok := flag.Number(v)
+			return ok && n == c.num, ok
+		}
+	case flag.OpIn:
+		return c.inSet(v)
+	case flag.OpContains:
+		switch v := v.(type) {
+		case string:
+			for _, s := range c.strs {
+				if strings.Contains(v, s) {
+					return true, true
+				}
+			}
+			return false, true
+		case []any:
+			for _, e := range v {
+				if in, _ := c.inSet(e); in {
+					return true, true
+				}
+			}
+			return false, true
+		}
+		return false, false
+	case flag.OpStartsWith, flag.OpEndsWith:
+		s, ok := v.(string)
+		if !ok {
+			return false, false
+		}
+		for _, p := range c.strs {
+			if c.op == flag.OpStartsWith && strings.HasPrefix(s, p) || c.op == flag.OpEndsWith && strings.HasSuffix(s, p) {
+				return true, true
+			}
+		}
+		return false, true
+	case flag.OpMatches:
+		s, ok := v.(string)
+		return ok && c.re.MatchString(s), ok
+	case flag.OpLT, flag.OpLTE, flag.OpGT, flag.OpGTE:
+		n, ok := flag.Number(v)
+		if !ok {
+			return false, false
+		}
+		switch c.op {
+		case flag.OpLT:
+			return n < c.num, true
+		case flag.OpLTE:
+			return n <= c.num, true
+		case flag.OpGT:
+			return n > c.num, true
+		}
+		return n >= c.num, true
+	case flag.OpSemverEQ, flag.OpSemverLT, flag.OpSemverLTE, flag.OpSemverGT, flag.OpSemverGTE:
+		s, ok := v.(string)
+		if !ok {
+			return false, false
+		}
+		ver, err := flag.ParseSemver(s)
+		if err != nil {
+			return false, false
+		}
+		cmp := ver.Compare(c.ver)
+		switch c.op {
+		case flag.OpSemverEQ:
+			return cmp == 0, true
+		case flag.OpSemverLT:
+			return cmp < 0, true
+		case flag.OpSemverLTE:
+			return cmp <= 0, true
+		case flag.OpSemverGT:
+			return cmp > 0, true
+		}
+		return cmp >= 0, true
+	case flag.OpBefore, flag.OpAfter:
+		t, ok := toTime(v)
+		if !ok {
+			return false, false
+		}
+		if c.op == flag.OpBefore {
+			return t.Before(c.t), true
+		}
+		return t.After(c.t), true
+	}
+	return false, false
+}
+
+func (c *ccond) inSet(v any) (res, typed bool) {
+	switch v := v.(type) {
+	case string:
+		_, ok := c.strSet[v]
+		return ok, true
+	case bool:
+		return v && c.hasTrue || !v && c.hasFalse, true
+	}
+	if n, ok := flag.Number(v); ok {
+		_, in := c.numSet[n]
+		return in, true
+	}
+	return false, false
+}
+
+// toTime reads an RFC 3339 string or a number of seconds since the epoch.
+func toTime(v any) (time.Time, bool) {
+	if s, ok := v.(string); ok {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return t, err == nil
+	}
+	if n, ok := flag.Number(v); ok {
+		sec := int64(n)
+		return time.Unix(sec, int64((n-float64(sec))*1e9)), true
+	}
+	return time.Time{}, false
+}
