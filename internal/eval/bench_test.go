@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 
 // benchSnapshot has flag "checkout" with five rules (the last one on a
 // segment) and 99 more flags like it.
-func benchSnapshot(b *testing.B) *Snapshot {
+func benchSnapshot(tb testing.TB) *Snapshot {
 	seg := flag.Segment{Key: "beta", Include: []string{"vip-1", "vip-2"}, Exclude: []string{"banned"},
 		Rules: []flag.SegmentRule{{Conditions: []flag.Condition{
 			cond("email", flag.OpEndsWith, false, "@example.com"),
@@ -28,7 +29,7 @@ func benchSnapshot(b *testing.B) *Snapshot {
 	for i := range 99 {
 		flags = append(flags, mk("flag-"+strconv.Itoa(i)))
 	}
-	return mustCompile(b, flags, []flag.Segment{seg})
+	return mustCompile(tb, flags, []flag.Segment{seg})
 }
 
 func benchContext() Context {
@@ -72,5 +73,31 @@ func BenchmarkRollout(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Evaluate("r", ctx)
+	}
+}
+
+// TestEvaluateDoesNotAllocate holds the engine to zero allocations on the
+// paths a server serves: rules, segments, rollouts, prerequisites, errors.
+func TestEvaluateDoesNotAllocate(t *testing.T) {
+	s := benchSnapshot(t)
+	ctx := benchContext()
+	for _, key := range []string{"checkout", "flag-3", "missing"} {
+		if n := testing.AllocsPerRun(100, func() { s.Evaluate(key, ctx) }); n != 0 {
+			t.Errorf("Evaluate(%s) allocates %v times", key, n)
+		}
+	}
+	var doc fuzzDoc
+	if err := json.Unmarshal([]byte(seedDoc), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ps := mustCompile(t, doc.Flags, doc.Segments)
+	for _, c := range fuzzContexts {
+		if n := testing.AllocsPerRun(100, func() { ps.Evaluate("replicas", c) }); n != 0 {
+			t.Errorf("Evaluate(replicas, %v) allocates %v times", c, n)
+		}
+	}
+	dst := make([]Result, 0, s.Len())
+	if n := testing.AllocsPerRun(20, func() { dst = s.AppendAll(dst[:0], ctx) }); n != 0 {
+		t.Errorf("AppendAll allocates %v times", n)
 	}
 }
