@@ -409,10 +409,39 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 			}
 			if cycle := prereqCycle(byKey, env, f.Key); cycle != nil {
 				p.field(prefix+".prerequisites", "prerequisite cycle: %s", strings.Join(cycle, " -> "))
+			} else if n := prereqCost(byKey, env, f.Key, map[string]int{}); n > MaxPrerequisiteEvaluations {
+				p.field(prefix+".prerequisites", "evaluating the flag would evaluate more than %d prerequisites (shared prerequisites count each time they are reached)", MaxPrerequisiteEvaluations)
 			}
 		}
 	}
 	return p.err()
+}
+
+// MaxPrerequisiteEvaluations bounds the prerequisites one evaluation may
+// reach, counting a prerequisite shared by several paths once per path: the
+// engine does not memoize, so a wide diamond-shaped graph would otherwise
+// cost exponential time.
+const MaxPrerequisiteEvaluations = 100
+
+// prereqCost returns how many prerequisite evaluations evaluating key in env
+// costs (capped just above the limit).
+func prereqCost(byKey map[string]*Flag, env, key string, memo map[string]int) int {
+	if n, ok := memo[key]; ok {
+		return n
+	}
+	memo[key] = 0 // a cycle reached from key is reported on its own flags
+	n := 0
+	if f := byKey[key]; f != nil {
+		for _, pr := range f.Environments[env].Prerequisites {
+			n += 1 + prereqCost(byKey, env, pr.Flag, memo)
+			if n > MaxPrerequisiteEvaluations {
+				n = MaxPrerequisiteEvaluations + 1
+				break
+			}
+		}
+	}
+	memo[key] = n
+	return n
 }
 
 // prereqCycle returns a prerequisite path in env that leads from start back

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,11 @@ func TestValidateSet(t *testing.T) {
 			withPrereq("b", Prerequisite{Flag: "c", Variation: "on"}),
 			withPrereq("c", Prerequisite{Flag: "a", Variation: "on"}),
 		}, nil, "flags[0].environments.prod.prerequisites", "prerequisite cycle: a -> b -> c -> a"},
+		{"cycle reached through another flag", []Flag{
+			withPrereq("top", Prerequisite{Flag: "b", Variation: "on"}),
+			withPrereq("b", Prerequisite{Flag: "c", Variation: "on"}),
+			withPrereq("c", Prerequisite{Flag: "b", Variation: "on"}),
+		}, nil, "flags[1].environments.prod.prerequisites", "prerequisite cycle: b -> c -> b"},
 		{"mixed projects", []Flag{func() Flag { f := valid(); f.Project = "shop"; return f }()}, []Segment{{Project: "blog", Key: "beta"}}, "flags[0].project", "one project"},
 	}
 	for _, tc := range tests {
@@ -333,5 +339,34 @@ func TestProgressiveRollout(t *testing.T) {
 			}
 			roundTrip(t, r)
 		})
+	}
+}
+
+func TestPrerequisiteBudget(t *testing.T) {
+	// A chain of diamonds: each level requires both flags of the next, so
+	// evaluating the top costs 2+4+…+2^n evaluations.
+	mk := func(levels int) []Flag {
+		var flags []Flag
+		for l := 0; l <= levels; l++ {
+			for _, side := range []string{"a", "b"} {
+				f := New("l"+strconv.Itoa(l)+side, TypeBoolean)
+				tg := Targeting{Enabled: true}
+				if l < levels {
+					next := "l" + strconv.Itoa(l+1)
+					tg.Prerequisites = []Prerequisite{{Flag: next + "a", Variation: "on"}, {Flag: next + "b", Variation: "on"}}
+				}
+				f.Environments = map[string]Targeting{"prod": tg}
+				f.Default()
+				flags = append(flags, f)
+			}
+		}
+		return flags
+	}
+	if err := ValidateSet(mk(5), nil); err != nil { // 62 evaluations
+		t.Fatalf("5 levels: %v", err)
+	}
+	err := ValidateSet(mk(6), nil) // 126 evaluations
+	if !slices.Contains(fields(err), "flags[0].environments.prod.prerequisites") || !strings.Contains(err.Error(), "more than 100") {
+		t.Fatalf("6 levels: %v", err)
 	}
 }
