@@ -363,6 +363,9 @@ func (c *ccond) inSet(v any) (res, typed bool) {
 // toTime reads an RFC 3339 string or a number of seconds since the epoch.
 func toTime(v any) (time.Time, bool) {
 	if s, ok := v.(string); ok {
+		if !looksRFC3339(s) {
+			return time.Time{}, false // spare time.Parse its error allocation
+		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		return t, err == nil
 	}
@@ -371,4 +374,9 @@ func toTime(v any) (time.Time, bool) {
 		return time.Unix(sec, int64((n-float64(sec))*1e9)), true
 	}
 	return time.Time{}, false
+}
+
+// looksRFC3339 is a cheap shape check: 2006-01-02T15:04:05 and a zone.
+func looksRFC3339(s string) bool {
+	return len(s) >= 20 && s[4] == '-' && s[7] == '-' && (s[10] == 'T' || s[10] == 't') && s[13] == ':' && s[16] == ':'
 }
