@@ -1,6 +1,11 @@
 package eval
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/flagops/flagops/internal/errs"
+)
 
 // Context is what a flag is evaluated against: a targeting key and
 // attributes as decoded from JSON (strings, float64, bool, nil, []any and
@@ -106,4 +111,27 @@ func lookupIn(m map[string]any, p *attrPath) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// ParseContext decodes an OpenFeature evaluation context sent as JSON (as
+// OFREP and the eval CLI receive it): an object whose "targetingKey" string,
+// if any, becomes the targeting key and whose other members are attributes.
+// A caller evaluating after an error here should answer PARSE_ERROR
+// (ErrorResult(key, ErrParse, err.Error())).
+func ParseContext(data []byte) (Context, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Context{}, errs.Field("context", "not a JSON object: %v", err)
+	}
+	var c Context
+	if k, ok := m[TargetingKeyAttribute]; ok {
+		s, isStr := k.(string)
+		if !isStr && k != nil {
+			return Context{}, errs.Field("context.targetingKey", "must be a string, got %T", k)
+		}
+		c.TargetingKey = s
+		delete(m, TargetingKeyAttribute)
+	}
+	c.Attributes = m
+	return c, nil
 }

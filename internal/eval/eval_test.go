@@ -423,3 +423,42 @@ func TestCompileRejectsInvalid(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestParseContext(t *testing.T) {
+	tests := []struct {
+		name, in string
+		key      string
+		attrs    int
+		field    string
+	}{
+		{"key and attributes", `{"targetingKey":"u1","tier":"pro","account":{"id":1}}`, "u1", 2, ""},
+		{"no key", `{"tier":"pro"}`, "", 1, ""},
+		{"null key", `{"targetingKey":null}`, "", 0, ""},
+		{"empty", `{}`, "", 0, ""},
+		{"not an object", `[1]`, "", 0, "context"},
+		{"not JSON", `{`, "", 0, "context"},
+		{"key not a string", `{"targetingKey":5}`, "", 0, "context.targetingKey"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseContext([]byte(tc.in))
+			if tc.field != "" {
+				if !errors.Is(err, errs.Invalid) || errs.FieldOf(err) != tc.field {
+					t.Fatalf("err = %v", err)
+				}
+				r := ErrorResult("f", ErrParse, err.Error())
+				if r.Reason != ReasonError || r.ErrorCode != ErrParse || r.FlagKey != "f" {
+					t.Fatalf("ErrorResult = %+v", r)
+				}
+				return
+			}
+			if err != nil || c.TargetingKey != tc.key || len(c.Attributes) != tc.attrs {
+				t.Fatalf("ParseContext = %+v, %v", c, err)
+			}
+		})
+	}
+	c, _ := ParseContext([]byte(`{"account":{"tier":"pro"}}`))
+	if v, ok := c.Lookup("account.tier"); !ok || v != "pro" {
+		t.Fatalf("Lookup = %v, %v", v, ok)
+	}
+}

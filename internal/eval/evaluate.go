@@ -73,6 +73,13 @@ func (s *Snapshot) AppendAll(dst []Result, ctx Context) []Result {
 	return dst
 }
 
+// ErrorResult returns the result of an evaluation of key that failed with
+// code, for layers that fail before the engine runs (a context that does not
+// parse, for example).
+func ErrorResult(key string, code ErrorCode, msg string) Result {
+	return errResult(key, code, msg)
+}
+
 func errResult(key string, code ErrorCode, msg string) Result {
 	return Result{FlagKey: key, Reason: ReasonError, ErrorCode: code, ErrorMessage: msg}
 }

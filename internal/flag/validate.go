@@ -22,6 +22,9 @@ const KeyRule = "must be 1-128 characters: a letter, then letters, digits, '_', 
 // variationKeyRE is the grammar of variation keys.
 var variationKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
 
+// tagRE is the grammar of flag tags.
+var tagRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.:/-]{0,63}$`)
+
 // ValidateKey checks a flag or segment key.
 func ValidateKey(field, key string) error {
 	if key == "" {
@@ -68,6 +71,11 @@ func (f *Flag) Validate() error {
 	p.add("", ValidateKey("key", f.Key))
 	if f.Project != "" {
 		p.add("", domain.ValidateName("project", f.Project))
+	}
+	for i, tag := range f.Tags {
+		if !tagRE.MatchString(tag) {
+			p.field("tags["+strconv.Itoa(i)+"]", "tag %q must be 1-64 letters, digits, '_', '.', ':', '/' or '-', starting with a letter or digit", clip(tag))
+		}
 	}
 	if !f.Type.Valid() {
 		p.field("type", "unknown type %q: must be boolean, string, number or object", f.Type)

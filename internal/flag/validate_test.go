@@ -58,6 +58,7 @@ func TestFlagValidate(t *testing.T) {
 		{"long key", func(f *Flag) { f.Key = "a" + strings.Repeat("b", 128) }, "key", "must be 1-128"},
 		{"missing key", func(f *Flag) { f.Key = "" }, "key", "required"},
 		{"bad project", func(f *Flag) { f.Project = "Shop!" }, "project", ""},
+		{"bad tag", func(f *Flag) { f.Tags = []string{"ok", ""} }, "tags[1]", "tag"},
 		{"bad type", func(f *Flag) { f.Type = "int" }, "type", "unknown type"},
 		{"one variation", func(f *Flag) { f.Variations = f.Variations[:1]; f.Environments = nil }, "variations", "at least two"},
 		{"duplicate variation", func(f *Flag) { f.Variations[1].Key = "free" }, "variations[1].key", "duplicate"},
