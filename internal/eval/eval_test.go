@@ -462,3 +462,23 @@ func TestParseContext(t *testing.T) {
 		t.Fatalf("Lookup = %v, %v", v, ok)
 	}
 }
+
+// TestConcurrent evaluates one snapshot from several goroutines (run with
+// -race): a Snapshot is immutable.
+func TestConcurrent(t *testing.T) {
+	s := benchSnapshot(t)
+	ctx := benchContext()
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 200 {
+				s.Evaluate("checkout", ctx)
+				s.Explain("flag-1", ctx)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
