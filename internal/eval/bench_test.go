@@ -79,6 +79,9 @@ func BenchmarkRollout(b *testing.B) {
 // TestEvaluateDoesNotAllocate holds the engine to zero allocations on the
 // paths a server serves: rules, segments, rollouts, prerequisites, errors.
 func TestEvaluateDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	s := benchSnapshot(t)
 	ctx := benchContext()
 	for _, key := range []string{"checkout", "flag-3", "missing"} {
