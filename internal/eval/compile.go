@@ -261,7 +261,7 @@ func set(keys []string) map[string]struct{} {
 
 // compileCond prepares a condition that flag validation accepted.
 func compileCond(c flag.Condition) (ccond, error) {
-	cc := ccond{attr: newPath(c.Attribute), op: c.Operator, negate: c.Negate, values: c.Values}
+	cc := ccond{attr: newPath(c.Attribute), op: c.Operator, negate: c.Negate, values: slices.Clone(c.Values)}
 	var first any
 	if len(c.Values) > 0 {
 		first = c.Values[0]

@@ -482,3 +482,15 @@ func TestConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+func TestResultJSON(t *testing.T) {
+	s := mustCompile(t, []flag.Flag{boolFlag("f", flag.Targeting{Enabled: true, Fallthrough: flag.Serve{Variation: "off"}})}, nil)
+	b, err := json.Marshal(s.Evaluate("f", Context{}))
+	if err != nil || string(b) != `{"key":"f","value":false,"variant":"off","reason":"STATIC"}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	b, _ = json.Marshal(s.Evaluate("g", Context{}))
+	if string(b) != `{"key":"g","reason":"ERROR","errorCode":"FLAG_NOT_FOUND","errorDetails":"flag not found in this environment"}` {
+		t.Fatalf("%s", b)
+	}
+}

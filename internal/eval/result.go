@@ -56,17 +56,19 @@ const MetaPrerequisiteFailed = "prerequisiteFailed"
 // are shared by every result of the snapshot: callers must not modify them.
 // Value, JSON and Variant are empty when no variation was served (an error,
 // or a disabled flag without an off variation): use the caller's default.
+// Its JSON encoding uses OFREP's member names (key, value, variant, reason,
+// errorCode, errorDetails, metadata).
 type Result struct {
-	FlagKey      string
-	Value        any
-	JSON         json.RawMessage
-	Variant      string
-	Reason       Reason
-	ErrorCode    ErrorCode
-	ErrorMessage string
-	Metadata     map[string]any
+	FlagKey      string          `json:"key"`
+	Value        any             `json:"value,omitempty"`
+	JSON         json.RawMessage `json:"-"`
+	Variant      string          `json:"variant,omitempty"`
+	Reason       Reason          `json:"reason"`
+	ErrorCode    ErrorCode       `json:"errorCode,omitempty"`
+	ErrorMessage string          `json:"errorDetails,omitempty"`
+	Metadata     map[string]any  `json:"metadata,omitempty"`
 	// Explanation is set only by Snapshot.Explain.
-	Explanation *Explanation
+	Explanation *Explanation `json:"explanation,omitempty"`
 }
 
 // Explanation is how a result was reached, for tools such as the eval CLI.
