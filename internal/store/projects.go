@@ -11,8 +11,9 @@ import (
 // --- environment sets ---
 
 var environmentSetSpec = kindSpec[domain.EnvironmentSet]{
-	kind: domain.KindEnvironmentSet, table: "environment_sets", shrinks: true,
-	meta: func(es *domain.EnvironmentSet) *domain.Meta { return &es.Meta },
+	kind: domain.KindEnvironmentSet, table: "environment_sets",
+	shrinks: func(cur, next *domain.EnvironmentSet) bool { return lost(cur.Environments, next.Environments) },
+	meta:    func(es *domain.EnvironmentSet) *domain.Meta { return &es.Meta },
 	load: func(ctx context.Context, r reader, ws, name string) (domain.EnvironmentSet, bool, error) {
 		m, ok, err := loadMeta(ctx, r, "environment_sets", ws, name, "")
 		if err != nil || !ok {
@@ -100,7 +101,10 @@ func (r reader) pairs(ctx context.Context, q string, args ...any) (map[string][]
 // --- projects ---
 
 var projectSpec = kindSpec[domain.Project]{
-	kind: domain.KindProject, table: "projects", shrinks: true,
+	kind: domain.KindProject, table: "projects",
+	shrinks: func(cur, next *domain.Project) bool {
+		return lost(cur.EffectiveEnvironments, next.EffectiveEnvironments)
+	},
 	meta: func(p *domain.Project) *domain.Meta { return &p.Meta },
 	load: loadProject,
 	prepare: func(ctx context.Context, t *wtx, p *domain.Project) error {
