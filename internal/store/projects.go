@@ -80,7 +80,8 @@ func (s *Store) ListEnvironmentSets(ctx context.Context, ws string, p domain.Pag
 	return out, next, nil
 }
 
-// pairs queries (owner, member) rows into owner → members, in row order.
+// pairs queries (owner, member) rows into owner → members, each list sorted
+// in Go so that the order does not depend on the database's collation.
 func (r reader) pairs(ctx context.Context, q string, args ...any) (map[string][]string, error) {
 	rows, err := r.query(ctx, q, args...)
 	if err != nil {
@@ -94,6 +95,9 @@ func (r reader) pairs(ctx context.Context, q string, args ...any) (map[string][]
 			return nil, err
 		}
 		out[o] = append(out[o], m)
+	}
+	for _, ms := range out {
+		slices.Sort(ms)
 	}
 	return out, rows.Err()
 }
