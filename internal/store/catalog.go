@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
@@ -20,9 +21,10 @@ type kindSpec[T any] struct {
 	// write; it runs inside the transaction, before the comparison.
 	prepare func(ctx context.Context, t *wtx, obj *T) error
 	save    func(ctx context.Context, t *wtx, obj *T, create bool) error
-	// shrinks reports whether an update can remove deployments, so that
-	// facts of scopes that no longer exist must be dropped.
-	shrinks bool
+	// shrinks reports whether an update from cur to next can remove
+	// deployments or project environments, so that facts of scopes that no
+	// longer exist must be dropped. Nil means it never can.
+	shrinks func(cur, next *T) bool
 }
 
 // putObject is the create-or-update of every catalog kind: check the
@@ -94,7 +96,7 @@ func putObject[T any](ctx context.Context, s *Store, spec kindSpec[T], obj T, ex
 		if err := t.record(ws, spec.kind, m.Name, op, before, next); err != nil {
 			return err
 		}
-		if exists && spec.shrinks {
+		if exists && spec.shrinks != nil && spec.shrinks(&cur, &next) {
 			if err := t.dropOrphanFacts(ctx, ws); err != nil {
 				return err
 			}
@@ -106,6 +108,16 @@ func putObject[T any](ctx context.Context, s *Store, spec kindSpec[T], obj T, ex
 		return obj, "", fmt.Errorf("put %s: %w", what, err)
 	}
 	return out, op, nil
+}
+
+// lost reports whether before holds a name after lacks.
+func lost(before, after []string) bool {
+	for _, n := range before {
+		if !slices.Contains(after, n) {
+			return true
+		}
+	}
+	return false
 }
 
 func notFound(kind, ws, name string) error {
@@ -230,8 +242,9 @@ func (s *Store) ListEnvironments(ctx context.Context, ws string, p domain.Page) 
 // --- targets ---
 
 var targetSpec = kindSpec[domain.Target]{
-	kind: domain.KindTarget, table: "targets", shrinks: true,
-	meta: func(t *domain.Target) *domain.Meta { return &t.Meta },
+	kind: domain.KindTarget, table: "targets",
+	shrinks: func(cur, next *domain.Target) bool { return cur.Environment != next.Environment },
+	meta:    func(t *domain.Target) *domain.Meta { return &t.Meta },
 	load: func(ctx context.Context, r reader, ws, name string) (domain.Target, bool, error) {
 		var env string
 		m, ok, err := loadMeta(ctx, r, "targets", ws, name, "environment", &env)

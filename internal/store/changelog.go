@@ -117,9 +117,6 @@ func (s *Store) checkCompacted(ctx context.Context, after int64) error {
 // returned, so that a follower can always continue from the last revision it
 // saw. limit defaults to 100 and is capped at 1000 (except for that case).
 func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]domain.Change, error) {
-	if err := s.checkCompacted(ctx, after); err != nil {
-		return nil, err
-	}
 	limit = clampLimit(limit)
 	rows, err := s.query(ctx, changeSelect+" WHERE revision > ? ORDER BY revision, seq LIMIT ?", after, limit+1)
 	if err != nil {
@@ -128,6 +125,11 @@ func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]dom
 	out, err := scanChanges(rows)
 	if err != nil {
 		return nil, fmt.Errorf("changes since %d: %w", after, err)
+	}
+	// Check compaction after reading: a Compact that ran before the read
+	// (and may have removed entries it should have returned) is seen here.
+	if err := s.checkCompacted(ctx, after); err != nil {
+		return nil, err
 	}
 	if len(out) <= limit {
 		return out, nil

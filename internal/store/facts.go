@@ -72,6 +72,8 @@ func checkScope(ctx context.Context, r reader, ws string, sc domain.Scope) error
 // expected compares with the scope's facts revision (see GetFacts). It
 // returns the new revision, or the current one when nothing changed.
 //
+// A project-environment scope needs the environment to be one of the
+// project's, as a deployment scope needs the deployment.
 // "The current one" is the scope's facts revision, the value GetFacts
 // returns and expected compares with. Values are validated and compacted
 // again here, so a value equal to the stored one up to whitespace is no change.

@@ -11,8 +11,9 @@ import (
 // --- environment sets ---
 
 var environmentSetSpec = kindSpec[domain.EnvironmentSet]{
-	kind: domain.KindEnvironmentSet, table: "environment_sets", shrinks: true,
-	meta: func(es *domain.EnvironmentSet) *domain.Meta { return &es.Meta },
+	kind: domain.KindEnvironmentSet, table: "environment_sets",
+	shrinks: func(cur, next *domain.EnvironmentSet) bool { return lost(cur.Environments, next.Environments) },
+	meta:    func(es *domain.EnvironmentSet) *domain.Meta { return &es.Meta },
 	load: func(ctx context.Context, r reader, ws, name string) (domain.EnvironmentSet, bool, error) {
 		m, ok, err := loadMeta(ctx, r, "environment_sets", ws, name, "")
 		if err != nil || !ok {
@@ -79,7 +80,8 @@ func (s *Store) ListEnvironmentSets(ctx context.Context, ws string, p domain.Pag
 	return out, next, nil
 }
 
-// pairs queries (owner, member) rows into owner → members, in row order.
+// pairs queries (owner, member) rows into owner → members, each list sorted
+// in Go so that the order does not depend on the database's collation.
 func (r reader) pairs(ctx context.Context, q string, args ...any) (map[string][]string, error) {
 	rows, err := r.query(ctx, q, args...)
 	if err != nil {
@@ -94,13 +96,19 @@ func (r reader) pairs(ctx context.Context, q string, args ...any) (map[string][]
 		}
 		out[o] = append(out[o], m)
 	}
+	for _, ms := range out {
+		slices.Sort(ms)
+	}
 	return out, rows.Err()
 }
 
 // --- projects ---
 
 var projectSpec = kindSpec[domain.Project]{
-	kind: domain.KindProject, table: "projects", shrinks: true,
+	kind: domain.KindProject, table: "projects",
+	shrinks: func(cur, next *domain.Project) bool {
+		return lost(cur.EffectiveEnvironments, next.EffectiveEnvironments)
+	},
 	meta: func(p *domain.Project) *domain.Meta { return &p.Meta },
 	load: loadProject,
 	prepare: func(ctx context.Context, t *wtx, p *domain.Project) error {

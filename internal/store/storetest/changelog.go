@@ -75,6 +75,17 @@ func testDeployments(t *testing.T, h *harness) {
 	if _, err := s.GetDeployment(ctx, ws, "blog", "eu-1"); !errors.Is(err, errs.NotFound) {
 		t.Fatalf("GetDeployment of a non-deployment = %v", err)
 	}
+
+	// A project update that drops an environment takes the facts of the
+	// deployments that went with it, in the same revision.
+	h.setFacts(domain.DeploymentScope("shop", "eu-1"), "x", "1")
+	h.setFacts(domain.ProjectEnvScope("shop", "prod"), "y", "2")
+	before := h.rev()
+	h.project("shop", []string{"dev"}, []string{"pre"})
+	want := []string{"fact deployment/shop@eu-1:x delete", "fact project/shop@prod:y delete", "project shop update"}
+	if got := summary(t, h.since(before)); !slices.Equal(got, want) {
+		t.Fatalf("recorded %v, want %v", got, want)
+	}
 }
 
 func testHistory(t *testing.T, h *harness) {
