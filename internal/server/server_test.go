@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/internal/server"
@@ -115,5 +117,59 @@ func TestReadyzSchemaBehind(t *testing.T) {
 	}
 	if code, _, _ := get(t, s.URL()+"/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz: %d; the process is up", code)
+	}
+}
+
+// TestShutdownFinishesInFlightWrites holds SQLite's write lock from outside
+// so that a write is in flight when Shutdown begins: the write must still
+// succeed, and be there after a restart.
+func TestShutdownFinishesInFlightWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := servertest.Start(t, server.Config{DataDir: dir})
+	c := clients(s)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "flagops.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	wrote := make(chan error, 1)
+	go func() {
+		val, _ := structpb.NewValue("v")
+		_, err := c.Facts.SetFacts(ctx, connect.NewRequest(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{"inflight": val}}))
+		wrote <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the write now waits for the lock
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(ctx) }()
+	time.Sleep(200 * time.Millisecond) // Shutdown now waits for the write
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned before the in-flight write finished: %v", err)
+	default:
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("in-flight write: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	c = clients(servertest.Start(t, server.Config{DataDir: dir}))
+	got, err := c.Facts.GetFacts(ctx, connect.NewRequest(&flagopsv1.GetFactsRequest{Scope: "workspace"}))
+	if err != nil || len(got.Msg.Facts) != 1 || got.Msg.Facts[0].Key != "inflight" {
+		t.Fatalf("after restart: %v, %v", got, err)
 	}
 }
