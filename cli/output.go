@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,31 +61,28 @@ func (t *table) write(w io.Writer) error {
 }
 
 // printValue writes value in format: json indented, yaml, or the table built
-// by tbl. value is anything encoding/json can write, or a proto message.
+// by tbl. value is anything encoding/json can write, or a proto message
+// (written by protojson). Fields keep their order in json and yaml alike.
 func printValue(w io.Writer, format string, value any, tbl func() *table) error {
 	switch format {
 	case formatJSON:
-		shaped, err := jsonShape(value)
+		raw, err := encodeJSON(value)
 		if err != nil {
 			return err
 		}
-		out, err := json.MarshalIndent(shaped, "", "  ")
-		if err != nil {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, raw, "", "  "); err != nil {
 			return fmt.Errorf("write JSON: %w", err)
 		}
-		_, err = fmt.Fprintf(w, "%s\n", out)
+		buf.WriteByte('\n')
+		_, err = buf.WriteTo(w)
 		return err
 	case formatYAML:
-		shaped, err := jsonShape(value)
+		raw, err := encodeJSON(value)
 		if err != nil {
 			return err
 		}
-		out, err := yaml.Marshal(yamlShape(shaped))
-		if err != nil {
-			return fmt.Errorf("write YAML: %w", err)
-		}
-		_, err = w.Write(out)
-		return err
+		return writeYAML(w, raw)
 	case formatTable:
 		if tbl == nil {
 			return usagef("this command has no table output; use -o json or -o yaml")
@@ -96,10 +92,8 @@ func printValue(w io.Writer, format string, value any, tbl func() *table) error 
 	return usagef("unknown output format %q", format)
 }
 
-// jsonShape turns v into the generic JSON value (maps, slices, json.Number,
-// strings, bools, nil) it is written as, so that json and yaml show the same
-// thing. Proto messages go through protojson.
-func jsonShape(v any) (any, error) {
+// encodeJSON writes v as compact JSON; proto messages go through protojson.
+func encodeJSON(v any) ([]byte, error) {
 	var raw []byte
 	var err error
 	if m, ok := v.(proto.Message); ok {
@@ -110,36 +104,33 @@ func jsonShape(v any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode output: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return out, nil
+	return raw, nil
 }
 
-// yamlShape replaces json.Numbers (which yaml would quote) by ints or floats.
-func yamlShape(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = yamlShape(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = yamlShape(e)
-		}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		if f, err := x.Float64(); err == nil && !math.IsInf(f, 0) {
-			return f
-		}
-		return x.String()
+// writeYAML writes a JSON value as block YAML. JSON is YAML, so yaml.v3
+// reads it into nodes that keep the order of the fields and the exact
+// spelling of numbers; clearing the flow and quoting styles makes the
+// encoder write it the way people write YAML, quoting only the strings that
+// need it.
+func writeYAML(w io.Writer, raw []byte) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(raw, &n); err != nil {
+		return fmt.Errorf("write YAML: %w", err)
 	}
-	return v
+	blockStyle(&n)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return fmt.Errorf("write YAML: %w", err)
+	}
+	return enc.Close()
+}
+
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // compactJSON writes a JSON value on one line for a table cell.
