@@ -184,9 +184,7 @@ type clients struct {
 
 func (a *app) clients() clients {
 	base := strings.TrimRight(a.server, "/")
-	// No client timeout: watch streams for as long as the user wants; each
-	// command's context bounds its calls instead.
-	hc := &http.Client{}
+	hc := http1Client()
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
 	return clients{
 		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
@@ -223,3 +221,9 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 
 // isNotFound reports whether a call failed because the object does not exist.
 func isNotFound(err error) bool { return connect.CodeOf(err) == connect.CodeNotFound }
+
+// http1Client is the HTTP client of every command. The Connect protocol runs
+// on HTTP/1.1, streams included, so no HTTP/2 set-up is needed for http://
+// servers. It has no timeout: watch streams for as long as the user wants,
+// and each command's context bounds its calls instead.
+func http1Client() *http.Client { return &http.Client{} }

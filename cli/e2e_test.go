@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
+	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
+	"github.com/flagops/flagops/internal/server"
+)
+
+// startServer runs the real server (store included) on a free port with a
+// temporary data directory, for end-to-end tests of the command line.
+func startServer(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := server.Start(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil && strings.Contains(err.Error(), "not implemented") {
+		// TODO(cli): remove once the api and store branches are merged.
+		t.Skipf("the server is still a contract stub on this branch: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv.URL()
+}
+
+func revisionOf(t *testing.T, url string) int64 {
+	t.Helper()
+	c := flagopsv1connect.NewChangeServiceClient(http1Client(), url)
+	res, err := c.GetRevision(context.Background(), connect.NewRequest(&flagopsv1.GetRevisionRequest{}))
+	if err != nil {
+		t.Fatalf("get revision: %v", err)
+	}
+	return res.Msg.GetRevision()
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test starts a server")
+	}
+	url := startServer(t)
+	env := map[string]string{"FLAGOPS_SERVER": url}
+	cli := func(t *testing.T, stdin string, args ...string) string {
+		t.Helper()
+		code, out, stderr := runCLI(t, env, stdin, args...)
+		if code != 0 {
+			t.Fatalf("flagops %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		return out
+	}
+	file := filepath.Join(t.TempDir(), "catalog.yaml")
+	if err := os.WriteFile(file, []byte(exampleManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := cli(t, "", "apply", "-f", file)
+	want := `environment/prod created
+target/eu-1 created
+project/shop created
+facts environment/prod created (2 keys)
+facts deployment/shop@eu-1 created (2 keys)
+`
+	if out != want {
+		t.Fatalf("first apply:\n%s\nwant:\n%s", out, want)
+	}
+	rev := revisionOf(t, url)
+
+	t.Run("apply again changes nothing", func(t *testing.T) {
+		out := cli(t, "", "apply", "-f", file)
+		if n := strings.Count(out, " unchanged\n"); n != 5 {
+			t.Errorf("second apply (%d unchanged):\n%s", n, out)
+		}
+		if got := revisionOf(t, url); got != rev {
+			t.Errorf("revision moved from %d to %d", rev, got)
+		}
+	})
+
+	t.Run("resolve", func(t *testing.T) {
+		out := cli(t, "", "facts", "resolve", "--project", "shop", "--target", "eu-1", "-o", "json")
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%v in %s", err, out)
+		}
+		if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, []string{"facts", "revision", "sources"}) {
+			t.Errorf("top-level keys %v, want facts, revision, sources", keys)
+		}
+		var facts map[string]any
+		var sources map[string]string
+		var revision int64
+		if err := json.Unmarshal(got["facts"], &facts); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got["sources"], &sources); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got["revision"], &revision); err != nil {
+			t.Fatal(err)
+		}
+		wantFacts := map[string]any{"region": "eu", "maxReplicas": 3.0, "tier": "pro", "project": "shop",
+			"environment": "prod", "target": "eu-1", "workspace": "default"}
+		if !reflect.DeepEqual(facts, wantFacts) {
+			t.Errorf("facts = %v, want %v", facts, wantFacts)
+		}
+		if sources["maxReplicas"] != "deployment/shop@eu-1" || sources["region"] != "environment/prod" {
+			t.Errorf("sources = %v", sources)
+		}
+		if revision <= 0 {
+			t.Errorf("revision = %d", revision)
+		}
+	})
+
+	t.Run("an unknown kind applies nothing", func(t *testing.T) {
+		before := revisionOf(t, url)
+		code, out, stderr := runCLI(t, env, "kind: Environment\nname: staging\n---\nkind: Gadget\nname: x\n", "apply", "-f", "-")
+		if code == 0 {
+			t.Fatalf("apply succeeded: %s", out)
+		}
+		if !strings.Contains(stderr, `"Gadget"`) || !strings.Contains(stderr, "document 2") {
+			t.Errorf("stderr = %q", stderr)
+		}
+		if got := revisionOf(t, url); got != before {
+			t.Errorf("revision moved from %d to %d", before, got)
+		}
+	})
+
+	t.Run("get environments", func(t *testing.T) {
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(cli(t, "", "get", "environments", "-o", "json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0]["name"] != "prod" || list[0]["workspace"] != "default" {
+			t.Errorf("get environments -o json = %v", list)
+		}
+		if y := cli(t, "", "get", "environments", "-o", "yaml"); !strings.Contains(y, "- workspace: default\n  name: prod\n") {
+			t.Errorf("get environments -o yaml:\n%s", y)
+		}
+		tbl := cli(t, "", "get", "environments")
+		lines := strings.Split(strings.TrimSpace(tbl), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "prod ") {
+			t.Errorf("get environments:\n%s", tbl)
+		}
+		if one := cli(t, "", "get", "target", "eu-1", "-o", "json"); !strings.Contains(one, `"environment": "prod"`) {
+			t.Errorf("get target eu-1 -o json:\n%s", one)
+		}
+		if deps := cli(t, "", "get", "deployments", "--project", "shop"); !strings.Contains(deps, "shop@eu-1") {
+			t.Errorf("get deployments:\n%s", deps)
+		}
+	})
+
+	t.Run("facts set, get, history, unset", func(t *testing.T) {
+		cli(t, "", "facts", "set", "environment/prod", "tier=gold", "replicas=3", `limits={"cpu":"2"}`)
+		var got scopeFactsView
+		if err := json.Unmarshal([]byte(cli(t, "", "facts", "get", "environment/prod", "-o", "json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range map[string]string{"tier": `"gold"`, "replicas": "3", "limits": `{"cpu":"2"}`, "region": `"eu"`} {
+			if string(got.Facts[k]) != v {
+				t.Errorf("facts[%s] = %s, want %s", k, got.Facts[k], v)
+			}
+		}
+		hist := cli(t, "", "facts", "history", "environment/prod", "tier")
+		if !strings.Contains(hist, `"gold"`) {
+			t.Errorf("facts history:\n%s", hist)
+		}
+		cli(t, "", "facts", "unset", "environment/prod", "tier")
+		code, _, stderr := runCLI(t, env, "", "facts", "set", "environment/prod", "a=1", "--expected-revision", "1")
+		if code == 0 || !strings.Contains(stderr, "Error:") {
+			t.Errorf("set with a stale expected revision: exit %d, %s", code, stderr)
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		out := cli(t, "", "history", "--kind", "environment")
+		if !strings.Contains(out, "environment   prod") && !strings.Contains(out, "prod") {
+			t.Errorf("history:\n%s", out)
+		}
+		var changes []map[string]any
+		if err := json.Unmarshal([]byte(cli(t, "", "history", "--since", "1h", "-o", "json")), &changes); err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) < 5 {
+			t.Errorf("history --since 1h: %d changes, want at least 5", len(changes))
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		code, _, stderr := runCLI(t, env, "", "delete", "environment", "prod")
+		if code == 0 {
+			t.Errorf("deleting a used environment succeeded")
+		} else if !strings.Contains(stderr, "Error:") {
+			t.Errorf("stderr = %q", stderr)
+		}
+		cli(t, "", "delete", "project", "shop")
+		cli(t, "", "delete", "environment", "prod", "--force")
+		if out := cli(t, "", "get", "environments", "-o", "json"); strings.TrimSpace(out) != "[]" {
+			t.Errorf("environments after delete: %s", out)
+		}
+	})
+}
