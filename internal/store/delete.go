@@ -1,0 +1,295 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/errs"
+)
+
+// DeleteOptions control a delete. Force removes what depends on the object
+// too, recording every removal in the change log at the same revision.
+type DeleteOptions struct {
+	Force    bool
+	Expected *int64
+}
+
+// deleteRow removes one catalog row and records its deletion.
+func (t *wtx) deleteRow(ctx context.Context, kind, table, ws, name string, before any) error {
+	q, args := "DELETE FROM "+table+" WHERE workspace = ? AND name = ?", []any{ws, name}
+	if table == "workspaces" {
+		q, args = "DELETE FROM workspaces WHERE name = ?", []any{name}
+	}
+	if _, err := t.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("delete %s %q: %w", kind, name, err)
+	}
+	return t.record(ws, kind, name, domain.OpDelete, before, nil)
+}
+
+// forceUpdate rewrites a dependent object during a forced delete (an
+// environment removed from a set, say) and records the update.
+func forceUpdate[T any](ctx context.Context, t *wtx, spec kindSpec[T], ws, name string, mutate func(*T)) error {
+	cur, ok, err := spec.load(ctx, t.r(), ws, name)
+	if err != nil || !ok {
+		return err
+	}
+	next := cur
+	mutate(&next)
+	if spec.prepare != nil {
+		if err := spec.prepare(ctx, t, &next); err != nil {
+			return err
+		}
+	}
+	m := spec.meta(&next)
+	m.Revision, m.UpdatedAt = t.rev, t.now
+	if err := spec.save(ctx, t, &next, false); err != nil {
+		return fmt.Errorf("update %s %q: %w", spec.kind, name, err)
+	}
+	return t.record(ws, spec.kind, name, domain.OpUpdate, cur, next)
+}
+
+// without returns a copy of list without name (nil when empty).
+func without(list []string, name string) []string {
+	out := slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == name })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// dependents names the objects that refuse a delete, for its message.
+type dependents []string
+
+func (d *dependents) add(kind string, names []string) {
+	for _, n := range names {
+		*d = append(*d, kind+" "+n)
+	}
+}
+
+func (d dependents) refuse(what string) error {
+	return errs.New(errs.FailedPrecondition, "%s is used by %s; delete those first or force", what, strings.Join(d, ", "))
+}
+
+// DeleteEnvironment refuses (errs.FailedPrecondition, naming them) while
+// targets, environment sets or projects use the environment, unless o.Force:
+// then targets in it are deleted, and it is removed from sets and projects.
+func (s *Store) DeleteEnvironment(ctx context.Context, ws, name string, o DeleteOptions) error {
+	_, err := s.write(ctx, func(t *wtx) error {
+		cur, ok, err := environmentSpec.load(ctx, t.r(), ws, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(domain.KindEnvironment, ws, name)
+		}
+		if err := checkExpected(fmt.Sprintf("environment %q", name), o.Expected, cur.Revision); err != nil {
+			return err
+		}
+		r := t.r()
+		projects, err := r.strings(ctx, "SELECT project FROM project_environments WHERE workspace = ? AND environment = ? ORDER BY project", ws, name)
+		if err != nil {
+			return err
+		}
+		sets, err := r.strings(ctx, "SELECT set_name FROM environment_set_members WHERE workspace = ? AND environment = ? ORDER BY set_name", ws, name)
+		if err != nil {
+			return err
+		}
+		targets, err := r.strings(ctx, "SELECT name FROM targets WHERE workspace = ? AND environment = ? ORDER BY name", ws, name)
+		if err != nil {
+			return err
+		}
+		var deps dependents
+		deps.add("project", projects)
+		deps.add("environment set", sets)
+		deps.add("target", targets)
+		if len(deps) > 0 && !o.Force {
+			return deps.refuse(fmt.Sprintf("environment %q", name))
+		}
+		for _, p := range projects {
+			if err := forceUpdate(ctx, t, projectSpec, ws, p, func(p *domain.Project) { p.Environments = without(p.Environments, name) }); err != nil {
+				return err
+			}
+		}
+		for _, es := range sets {
+			if err := forceUpdate(ctx, t, environmentSetSpec, ws, es, func(s *domain.EnvironmentSet) { s.Environments = without(s.Environments, name) }); err != nil {
+				return err
+			}
+		}
+		for _, tg := range targets {
+			before, _, err := targetSpec.load(ctx, r, ws, tg)
+			if err != nil {
+				return err
+			}
+			if err := t.deleteRow(ctx, domain.KindTarget, "targets", ws, tg, before); err != nil {
+				return err
+			}
+		}
+		if err := t.deleteRow(ctx, domain.KindEnvironment, "environments", ws, name, cur); err != nil {
+			return err
+		}
+		return t.dropOrphanFacts(ctx, ws)
+	})
+	if err != nil {
+		return fmt.Errorf("delete environment %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteTarget deletes a target and the facts of its target and deployment
+// scopes, recording each removal.
+func (s *Store) DeleteTarget(ctx context.Context, ws, name string, o DeleteOptions) error {
+	return deleteLeaf(ctx, s, targetSpec, ws, name, o)
+}
+
+// DeleteProject deletes a project and the facts of its project,
+// project-environment and deployment scopes, recording each removal.
+func (s *Store) DeleteProject(ctx context.Context, ws, name string, o DeleteOptions) error {
+	return deleteLeaf(ctx, s, projectSpec, ws, name, o)
+}
+
+// deleteLeaf deletes an object nothing in the catalog refers to, and the
+// facts of scopes that no longer exist.
+func deleteLeaf[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name string, o DeleteOptions) error {
+	_, err := s.write(ctx, func(t *wtx) error {
+		cur, ok, err := spec.load(ctx, t.r(), ws, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(spec.kind, ws, name)
+		}
+		if err := checkExpected(fmt.Sprintf("%s %q", kindWords[spec.kind], name), o.Expected, spec.meta(&cur).Revision); err != nil {
+			return err
+		}
+		if err := t.deleteRow(ctx, spec.kind, spec.table, ws, name, cur); err != nil {
+			return err
+		}
+		return t.dropOrphanFacts(ctx, ws)
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", kindWords[spec.kind], name, err)
+	}
+	return nil
+}
+
+// DeleteEnvironmentSet refuses while projects use the set, unless o.Force:
+// then the set is removed from them.
+func (s *Store) DeleteEnvironmentSet(ctx context.Context, ws, name string, o DeleteOptions) error {
+	_, err := s.write(ctx, func(t *wtx) error {
+		cur, ok, err := environmentSetSpec.load(ctx, t.r(), ws, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(domain.KindEnvironmentSet, ws, name)
+		}
+		if err := checkExpected(fmt.Sprintf("environment set %q", name), o.Expected, cur.Revision); err != nil {
+			return err
+		}
+		projects, err := t.r().strings(ctx, "SELECT project FROM project_sets WHERE workspace = ? AND set_name = ? ORDER BY project", ws, name)
+		if err != nil {
+			return err
+		}
+		var deps dependents
+		deps.add("project", projects)
+		if len(deps) > 0 && !o.Force {
+			return deps.refuse(fmt.Sprintf("environment set %q", name))
+		}
+		for _, p := range projects {
+			if err := forceUpdate(ctx, t, projectSpec, ws, p, func(p *domain.Project) { p.EnvironmentSets = without(p.EnvironmentSets, name) }); err != nil {
+				return err
+			}
+		}
+		if err := t.deleteRow(ctx, domain.KindEnvironmentSet, "environment_sets", ws, name, cur); err != nil {
+			return err
+		}
+		return t.dropOrphanFacts(ctx, ws)
+	})
+	if err != nil {
+		return fmt.Errorf("delete environment set %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteWorkspace deletes an empty workspace; a non-empty one (or "default")
+// is refused with errs.FailedPrecondition unless force (not for default).
+func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOptions) error {
+	if name == domain.DefaultWorkspace {
+		return errs.New(errs.FailedPrecondition, "workspace %q cannot be deleted", name)
+	}
+	_, err := s.write(ctx, func(t *wtx) error {
+		cur, ok, err := workspaceSpec.load(ctx, t.r(), "", name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(domain.KindWorkspace, "", name)
+		}
+		if err := checkExpected(fmt.Sprintf("workspace %q", name), o.Expected, cur.Revision); err != nil {
+			return err
+		}
+		r := t.r()
+		var deps dependents
+		names := map[string][]string{}
+		for _, k := range []struct{ kind, table string }{
+			{domain.KindProject, "projects"}, {domain.KindEnvironmentSet, "environment_sets"},
+			{domain.KindTarget, "targets"}, {domain.KindEnvironment, "environments"},
+		} {
+			ns, err := r.strings(ctx, "SELECT name FROM "+k.table+" WHERE workspace = ? ORDER BY name", name)
+			if err != nil {
+				return err
+			}
+			names[k.table] = ns
+			deps.add(kindWords[k.kind], ns)
+		}
+		var facts int
+		if err := r.queryRow(ctx, "SELECT COUNT(*) FROM facts WHERE workspace = ?", name).Scan(&facts); err != nil {
+			return err
+		}
+		if facts > 0 {
+			deps = append(deps, fmt.Sprintf("%d facts", facts))
+		}
+		if len(deps) > 0 && !o.Force {
+			return errs.New(errs.FailedPrecondition, "workspace %q is not empty: it holds %s; delete those first or force", name, strings.Join(deps, ", "))
+		}
+		if err := t.dropFacts(ctx, name, func(domain.Scope) bool { return false }); err != nil {
+			return err
+		}
+		if err := deleteAll(ctx, t, projectSpec, name, names["projects"]); err != nil {
+			return err
+		}
+		if err := deleteAll(ctx, t, environmentSetSpec, name, names["environment_sets"]); err != nil {
+			return err
+		}
+		if err := deleteAll(ctx, t, targetSpec, name, names["targets"]); err != nil {
+			return err
+		}
+		if err := deleteAll(ctx, t, environmentSpec, name, names["environments"]); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, "DELETE FROM fact_scopes WHERE workspace = ?", name); err != nil {
+			return err
+		}
+		return t.deleteRow(ctx, domain.KindWorkspace, "workspaces", name, name, cur)
+	})
+	if err != nil {
+		return fmt.Errorf("delete workspace %q: %w", name, err)
+	}
+	return nil
+}
+
+func deleteAll[T any](ctx context.Context, t *wtx, spec kindSpec[T], ws string, names []string) error {
+	for _, n := range names {
+		cur, _, err := spec.load(ctx, t.r(), ws, n)
+		if err != nil {
+			return err
+		}
+		if err := t.deleteRow(ctx, spec.kind, spec.table, ws, n, cur); err != nil {
+			return err
+		}
+	}
+	return nil
+}
