@@ -1,15 +1,26 @@
 // Package server runs flagops: it opens and migrates the store, starts the
 // watch hub and serves the Connect API, OFREP and the operator endpoints on
 // one port.
-//
-// CONTRACT STUB: the exported API below is fixed; bodies are being written.
 package server
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/service"
+	"github.com/flagops/flagops/internal/store"
+	"github.com/flagops/flagops/internal/watch"
 )
 
 // Config is everything serve needs. Zero values take the documented defaults.
@@ -28,24 +39,173 @@ type Config struct {
 	Logger          *slog.Logger
 }
 
-// Server is a running flagops server.
-type Server struct{}
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./flagops-data"
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 4 << 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is a running flagops server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	hub   *watch.Hub
+	http  *http.Server
+	addr  string
+
+	served   chan struct{} // closed when Serve returns
+	stopOnce sync.Once
+	stopErr  error
+}
 
 // Start opens and migrates the store and starts serving; it returns once the
 // listener is bound. Stop it with Shutdown.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	return nil, errors.New("server: not implemented yet")
+	cfg.defaults()
+	log := cfg.Logger
+	st, err := store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, store: st, served: make(chan struct{})}
+	if err := s.start(ctx); err != nil {
+		if s.hub != nil {
+			s.hub.Close()
+		}
+		return nil, errors.Join(err, st.Close())
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	applied, err := s.store.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate store: %w", err)
+	}
+	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
+	if err := s.hub.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.addr = ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
+	}
+	// gRPC clients speak HTTP/2 without TLS (h2c) to a plain port.
+	s.http.Protocols.SetHTTP1(true)
+	s.http.Protocols.SetUnencryptedHTTP2(true)
+	// Shutdown waits for active streams; ending the watchers ends them.
+	s.http.RegisterOnShutdown(s.hub.Close)
+	go func() {
+		defer close(s.served)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	s.log.Info("flagops serving", "addr", s.addr, "store", s.store.Dialect(), "migrations_applied", applied,
+		"revision", s.hub.Revision())
+	return nil
+}
+
+// routes builds the one mux: the Connect services and the operator endpoints,
+// every one of them behind the request-id middleware and auth.Authorize.
+func (s *Server) routes() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_revision", Help: "The last revision of the change log the watch hub has read."},
+			func() float64 { return float64(s.hub.Revision()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
+			func() float64 { return float64(s.hub.Watchers()) }),
+	)
+	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
+	mux := http.NewServeMux()
+	api.Mount(mux, api.Services{
+		Catalog: service.NewCatalog(s.store),
+		Facts:   service.NewFacts(s.store),
+		Changes: service.NewChanges(s.store),
+		Hub:     s.hub,
+	}, opt)
+	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
+	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	route("GET /readyz", http.HandlerFunc(s.readyz))
+	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
+	return api.WithRequestID(mux)
+}
+
+// readyz answers 200 when the store answers and its schema is the latest,
+// else 503 with the reason.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readyz: store does not answer", "err", err)
+		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	applied, latest, err := s.store.MigrationStatus(ctx)
+	if err != nil {
+		http.Error(w, "migration status unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if applied != latest {
+		http.Error(w, fmt.Sprintf("schema at migration %d, latest is %d", applied, latest), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
 }
 
 // Addr returns the bound address (host:port).
-func (s *Server) Addr() string { return "" }
+func (s *Server) Addr() string { return s.addr }
 
 // URL returns the base URL, http://host:port.
-func (s *Server) URL() string { return "" }
+func (s *Server) URL() string { return "http://" + s.addr }
 
 // Shutdown stops accepting requests, finishes in-flight ones (writes
-// included) within the configured timeout, and closes the store.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+// included) within the configured timeout, and closes the store. Watch
+// streams end cleanly; their clients resume from the last revision they
+// received. Calling it again returns the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := s.http.Shutdown(ctx)
+		if err != nil {
+			s.log.Warn("graceful shutdown timed out; closing connections", "err", err)
+			err = errors.Join(err, s.http.Close())
+		}
+		<-s.served
+		s.hub.Close()
+		if cerr := s.store.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+		s.stopErr = err
+		s.log.Info("flagops stopped", "addr", s.addr)
+	})
+	return s.stopErr
+}
 
 // Run is Start, then Shutdown when ctx is done (SIGTERM in the CLI).
 func Run(ctx context.Context, cfg Config) error {

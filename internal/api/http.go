@@ -1,0 +1,176 @@
+// Package api serves flagops' protobuf API with connect-go (gRPC, gRPC-Web
+// and Connect JSON on one handler) and wraps the plain HTTP routes. It only
+// converts between protobuf and domain types and maps errors to codes; the
+// decisions are made in internal/service.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
+	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/service"
+	"github.com/flagops/flagops/internal/watch"
+)
+
+// RequestIDHeader carries the request id in and out.
+const RequestIDHeader = "X-Request-Id"
+
+// Options configure the handlers.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// MaxRequestBytes caps a request message or body.
+	MaxRequestBytes int64
+}
+
+// Services are what the handlers call.
+type Services struct {
+	Catalog *service.Catalog
+	Facts   *service.Facts
+	Changes *service.Changes
+	Hub     *watch.Hub
+}
+
+// Mount registers the Connect services on mux.
+func Mount(mux *http.ServeMux, svc Services, opt Options) {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics}),
+		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
+	}
+	mux.Handle(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
+	mux.Handle(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
+	mux.Handle(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+}
+
+type requestIDKey struct{}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID accepts a caller's id only if it is short and printable,
+// since it is logged and stored in the change log.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// WithRequestID is the outermost middleware of every route: it takes the
+// request id from X-Request-Id or makes one, puts it in the context and
+// echoes it in the response header.
+func WithRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// Route wraps a plain HTTP route (not an RPC) the way the interceptor wraps
+// RPCs: body size limit, authentication, auth.Authorize with the route as
+// procedure, logging and metrics.
+func Route(route string, opt Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if opt.MaxRequestBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, opt.MaxRequestBytes)
+		}
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		ctx, err := begin(r.Context(), r.Header)
+		if err == nil {
+			err = auth.Authorize(ctx, route, nil)
+		}
+		if err != nil {
+			writeError(sw, toConnect(ctx, opt.Logger, route, err))
+		} else {
+			next.ServeHTTP(sw, r.WithContext(ctx))
+		}
+		d := time.Since(start)
+		opt.Metrics.observe(route, strconv.Itoa(sw.code), d)
+		opt.Logger.LogAttrs(ctx, slog.LevelDebug, "http", slog.String("method", route), slog.Int("code", sw.code),
+			slog.Duration("duration", d), slog.String("request_id", requestIDFrom(ctx)))
+	})
+}
+
+// writeError answers a plain route's error as Connect does: the HTTP status
+// Connect uses for the code, and {"code", "message"} as JSON.
+func writeError(w http.ResponseWriter, ce *connect.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus(ce.Code()))
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": ce.Code().String(), "message": ce.Message()})
+}
+
+// httpStatus is the HTTP status of a Connect code, as the Connect protocol
+// defines it.
+func httpStatus(c connect.Code) int {
+	switch c {
+	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeOutOfRange:
+		return http.StatusBadRequest
+	case connect.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case connect.CodePermissionDenied:
+		return http.StatusForbidden
+	case connect.CodeNotFound:
+		return http.StatusNotFound
+	case connect.CodeAlreadyExists, connect.CodeAborted:
+		return http.StatusConflict
+	case connect.CodeResourceExhausted:
+		return http.StatusTooManyRequests
+	case connect.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case connect.CodeCanceled:
+		return 499
+	case connect.CodeDeadlineExceeded:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

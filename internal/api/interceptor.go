@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/domain"
+)
+
+// interceptor is what every RPC passes through on the server: it
+// authenticates the caller and records the origin of its writes, calls
+// auth.Authorize, maps the handler's error to a Connect error, and logs and
+// measures the call. Request bodies are never logged.
+type interceptor struct {
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+var _ connect.Interceptor = (*interceptor)(nil)
+
+// begin authenticates the caller and puts the principal and the origin in ctx.
+func begin(ctx context.Context, h http.Header) (context.Context, error) {
+	p, err := auth.Authenticate(ctx, h)
+	if err != nil {
+		return ctx, err
+	}
+	ctx = auth.WithPrincipal(ctx, p)
+	return domain.WithOrigin(ctx, domain.Origin{Actor: p.Actor, RequestID: requestIDFrom(ctx)}), nil
+}
+
+func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		start := time.Now()
+		proc := req.Spec().Procedure
+		ctx, err := begin(ctx, req.Header())
+		if err == nil {
+			err = auth.Authorize(ctx, proc, req.Any())
+		}
+		var resp connect.AnyResponse
+		if err == nil {
+			resp, err = next(ctx, req)
+		}
+		ce := i.finish(ctx, proc, start, err)
+		if ce != nil {
+			return nil, ce
+		}
+		return resp, nil
+	}
+}
+
+func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		start := time.Now()
+		proc := conn.Spec().Procedure
+		ctx, err := begin(ctx, conn.RequestHeader())
+		if err == nil {
+			err = next(ctx, &authorizedConn{StreamingHandlerConn: conn, ctx: ctx})
+		}
+		if ce := i.finish(ctx, proc, start, err); ce != nil {
+			return ce
+		}
+		return nil
+	}
+}
+
+// authorizedConn authorizes every message a stream receives, since a
+// streaming handler's request is read after the interceptor runs.
+type authorizedConn struct {
+	connect.StreamingHandlerConn
+	ctx context.Context
+}
+
+func (c *authorizedConn) Receive(msg any) error {
+	if err := c.StreamingHandlerConn.Receive(msg); err != nil {
+		return err
+	}
+	return auth.Authorize(c.ctx, c.Spec().Procedure, msg)
+}
+
+// finish maps err, logs the call and records its metrics.
+func (i *interceptor) finish(ctx context.Context, proc string, start time.Time, err error) *connect.Error {
+	d := time.Since(start)
+	ce := toConnect(ctx, i.log, proc, err)
+	code := "ok"
+	level := slog.LevelInfo
+	if ce != nil {
+		code = ce.Code().String()
+		if ce.Code() == connect.CodeInternal || ce.Code() == connect.CodeUnavailable {
+			level = slog.LevelWarn
+		}
+	}
+	i.metrics.observe(proc, code, d)
+	i.log.Log(ctx, level, "rpc", "method", proc, "code", code, "duration", d,
+		"request_id", requestIDFrom(ctx), "actor", domain.OriginFrom(ctx).Actor)
+	return ce
+}
