@@ -128,7 +128,7 @@ facts environment/prod created (2 keys)
 		if code != 1 {
 			t.Fatalf("exit %d, want 1", code)
 		}
-		for _, w := range []string{"apply target/us-1", "field target.environment: environment nowhere does not exist"} {
+		for _, w := range []string{"apply target/us-1", "environment nowhere does not exist", "\n  field: target.environment"} {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("stderr %q lacks %q", stderr, w)
 			}

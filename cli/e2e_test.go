@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,6 +201,35 @@ facts deployment/shop@eu-1 created (2 keys)
 		}
 	})
 
+	t.Run("server field errors are named", func(t *testing.T) {
+		code, _, stderr := runCLI(t, env, "kind: Target\nname: x\nenvironment: nope\n", "apply", "-f", "-")
+		if code != 1 || !strings.Contains(stderr, "field: target.environment") {
+			t.Errorf("exit %d, stderr %q; want 1 and the field", code, stderr)
+		}
+	})
+
+	t.Run("watch", func(t *testing.T) {
+		var stdout, stderr syncBuffer
+		a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+			lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, now: time.Now}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int)
+		go func() { done <- a.run(ctx, []string{"watch", "--kind", "fact", "--prefix", "target/", "-o", "json"}) }()
+		cli(t, "", "facts", "set", "target/eu-1", "zone=b")
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stdout.String(), `"key":"target/eu-1:zone"`) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("watch exit %d: %s", code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], `"after":"b"`) {
+			t.Errorf("watch output:\n%s\nwant the one matching change", stdout.String())
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		code, _, stderr := runCLI(t, env, "", "delete", "environment", "prod")
 		if code == 0 {
@@ -212,4 +243,39 @@ facts deployment/shop@eu-1 created (2 keys)
 			t.Errorf("environments after delete: %s", out)
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestMigrate(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"FLAGOPS_DATA_DIR": dir}
+	// The first run applies every migration (however many the store has), the
+	// second none.
+	for i, fresh := range []bool{true, false} {
+		code, out, stderr := runCLI(t, env, "", "migrate")
+		if code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, code, stderr)
+		}
+		applied := strings.HasPrefix(out, "applied ") && !strings.HasPrefix(out, "applied 0 ")
+		if applied != fresh || !strings.Contains(out, "schema version") {
+			t.Errorf("run %d: %q (fresh database: %v)", i, out, fresh)
+		}
+	}
 }

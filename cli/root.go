@@ -145,7 +145,8 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // describeError writes err for people: a Connect error shows its code and
-// message, and the field and rule of every ErrorDetail the server attached.
+// message, then the field path of every ErrorDetail the server attached, on
+// its own line so that scripts and people find it without parsing the message.
 func describeError(err error) string {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
@@ -159,7 +160,7 @@ func describeError(err error) string {
 			continue
 		}
 		if ed, ok := v.(*flagopsv1.ErrorDetail); ok {
-			fields = append(fields, fmt.Sprintf("field %s: %s", ed.GetField(), ed.GetRule()))
+			fields = append(fields, "field: "+ed.GetField())
 		}
 	}
 	if len(fields) > 0 {
