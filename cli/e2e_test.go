@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"os"
@@ -227,6 +228,49 @@ facts deployment/shop@eu-1 created (2 keys)
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		if len(lines) != 1 || !strings.Contains(lines[0], `"after":"b"`) {
 			t.Errorf("watch output:\n%s\nwant the one matching change", stdout.String())
+		}
+	})
+
+	t.Run("bulk-set", func(t *testing.T) {
+		defer func(n int) { bulkProgressMin = n }(bulkProgressMin)
+		bulkProgressMin = 2
+		var b strings.Builder
+		b.WriteString(`[{"scope":"project/shop","values":{"owner":"web"}},{"scope":"project/shop@prod","values":{`)
+		for i := range 1000 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"k%d":%d`, i, i)
+		}
+		b.WriteString("}}]")
+		code, out, stderr := runCLI(t, env, b.String(), "facts", "bulk-set", "-f", "-")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if !strings.HasPrefix(out, "facts of 2 scopes set at revision") {
+			t.Errorf("stdout = %q", out)
+		}
+		for _, w := range []string{"parsing 2 entries", "sending 2 entries", "done in"} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("progress %q lacks %q", stderr, w)
+			}
+		}
+		resolved := cli(t, "", "facts", "resolve", "--project", "shop", "--target", "eu-1", "-o", "json")
+		if !strings.Contains(resolved, `"k999": 999`) {
+			t.Errorf("k999 not resolved")
+		}
+	})
+
+	t.Run("workspaces", func(t *testing.T) {
+		doc := "kind: Environment\nname: qa\nworkspace: team-b\n---\nkind: Workspace\nname: team-b\ndescription: Team B.\n"
+		if out := cli(t, doc, "apply", "-f", "-"); out != "workspace/team-b created\nenvironment/qa created\n" {
+			t.Errorf("apply:\n%s", out)
+		}
+		if out := cli(t, "", "get", "environments", "--workspace", "team-b"); !strings.Contains(out, "qa") {
+			t.Errorf("get environments --workspace team-b:\n%s", out)
+		}
+		if out := cli(t, "", "get", "workspaces", "-o", "json"); !strings.Contains(out, `"description": "Team B."`) {
+			t.Errorf("get workspaces:\n%s", out)
 		}
 	})
 

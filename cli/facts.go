@@ -316,8 +316,9 @@ func factValueOf(after json.RawMessage) string {
 }
 
 // bulkProgressMin is the number of entries from which bulk-set reports its
-// progress on stderr; smaller files are done before anyone would look.
-const bulkProgressMin = 1000
+// progress on stderr; smaller files are done before anyone would look. It is
+// a variable so that tests can see the progress of a small file.
+var bulkProgressMin = 1000
 
 func (a *app) factsBulkSetCommand() *cobra.Command {
 	var file string
