@@ -83,7 +83,11 @@ manifests use, with revision and times added.`,
 			filter.Workspace = a.workspace
 			value, tbl, err := a.fetch(cmd.Context(), kind, name, &filter)
 			if err != nil {
-				return err
+				what := kind
+				if name != "" {
+					what = strings.TrimSuffix(kind, "s") + "/" + name
+				}
+				return fmt.Errorf("get %s: %w", what, err)
 			}
 			return printValue(a.stdout, output, value, tbl)
 		},
