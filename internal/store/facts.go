@@ -132,13 +132,33 @@ func (s *Store) SetFacts(ctx context.Context, ws string, sc domain.Scope, values
 }
 
 // factValues reads the stored values of scopes (and of keys, when given)
-// as scope → key → value, querying scopes in chunks.
+// as scope → key → value.
+//
+// A few scopes are read with an IN list. Many scopes (a bulk write) are read
+// with one scan of the workspace's facts filtered here: long IN lists of
+// parameters are compared row by row on PostgreSQL whenever the planner
+// picks a sequential scan (as it does on freshly written tables), which made
+// a 10,000-scope read take seconds.
 func (r reader) factValues(ctx context.Context, ws string, scopes, keys []string) (map[string]map[string]json.RawMessage, error) {
 	out := map[string]map[string]json.RawMessage{}
-	for i := 0; i < len(scopes); i += chunkRows {
-		chunk := scopes[i:min(i+chunkRows, len(scopes))]
-		q := "SELECT scope, key, value FROM facts WHERE workspace = ? AND scope IN " + inList(len(chunk))
-		args := append([]any{ws}, anys(chunk)...)
+	var want map[string]bool
+	chunks := [][]string{}
+	if len(scopes) > chunkRows {
+		want = make(map[string]bool, len(scopes))
+		for _, sc := range scopes {
+			want[sc] = true
+		}
+		chunks = append(chunks, nil)
+	} else if len(scopes) > 0 {
+		chunks = append(chunks, scopes)
+	}
+	for _, chunk := range chunks {
+		q := "SELECT scope, key, value FROM facts WHERE workspace = ?"
+		args := []any{ws}
+		if chunk != nil {
+			q += " AND scope IN " + inList(len(chunk))
+			args = append(args, anys(chunk)...)
+		}
 		if len(keys) > 0 {
 			q += " AND key IN " + inList(len(keys))
 			args = append(args, anys(keys)...)
@@ -153,6 +173,9 @@ func (r reader) factValues(ctx context.Context, ws string, scopes, keys []string
 			if err := rows.Scan(&sc, &k, &v); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read facts: %w", err)
+			}
+			if want != nil && !want[sc] {
+				continue
 			}
 			if out[sc] == nil {
 				out[sc] = map[string]json.RawMessage{}
