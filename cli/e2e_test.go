@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -321,5 +322,47 @@ func TestMigrate(t *testing.T) {
 		if applied != fresh || !strings.Contains(out, "schema version") {
 			t.Errorf("run %d: %q (fresh database: %v)", i, out, fresh)
 		}
+	}
+}
+
+// TestServe runs "flagops serve" configured only by environment variables,
+// talks to it, and stops it the way SIGTERM does: by cancelling the context.
+func TestServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	env := map[string]string{"FLAGOPS_LISTEN": addr, "FLAGOPS_DATA_DIR": t.TempDir(),
+		"FLAGOPS_LOG_LEVEL": "error", "FLAGOPS_SERVER": "http://" + addr}
+	var stdout, stderr syncBuffer
+	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- a.run(ctx, []string{"serve"}) }()
+
+	var code int
+	var out, errOut string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, out, errOut = runCLI(t, env, "", "get", "workspaces", "-o", "json"); code == 0 {
+			break
+		}
+	}
+	if code != 0 || !strings.Contains(out, `"name": "default"`) {
+		t.Errorf("get workspaces from the served server: exit %d, %s %s", code, out, errOut)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
 	}
 }
