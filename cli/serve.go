@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flagops/flagops/internal/server"
+	"github.com/flagops/flagops/internal/store"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var cfg server.Config
+	var level, format string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the flagops server",
+		Long: `Serve opens the store (SQLite under --data-dir, or PostgreSQL with
+--database-url), applies pending migrations and serves the API, OFREP and the
+operator endpoints (/healthz, /readyz, /metrics) on one port until it gets
+SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
+		Example: `  flagops serve
+  flagops serve --listen 0.0.0.0:8080 --data-dir /var/lib/flagops --log-format json
+  FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(a.stderr, level, format)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
+	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
+	f.StringVar(&format, "log-format", "text", "text|json")
+	return cmd
+}
+
+// newLogger builds the server's logger on w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+func (a *app) migrateCommand() *cobra.Command {
+	var opt store.Options
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending database migrations",
+		Long: `Migrate opens the store and applies every pending migration, then prints how
+many it applied and the schema version. serve migrates on start too; run
+migrate on its own to upgrade a PostgreSQL database before rolling out new
+servers.`,
+		Example: `  flagops migrate --data-dir /var/lib/flagops
+  FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops migrate`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			opt.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			st, err := store.Open(ctx, opt)
+			if err != nil {
+				return fmt.Errorf("open store: %w", err)
+			}
+			defer st.Close()
+			n, err := st.Migrate(ctx)
+			if err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			applied, latest, err := st.MigrationStatus(ctx)
+			if err != nil {
+				return fmt.Errorf("migration status: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "applied %d %s; schema version %d (latest %d)\n", n, plural(n, "migration", "migrations"), applied, latest)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opt.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
+	cmd.Flags().StringVar(&opt.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
+	return cmd
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the build version",
+		Long:    `Version prints the version flagops was built as, and the Go version.`,
+		Example: `  flagops version`,
+		Args:    cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			v := Version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			goVersion := "unknown"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				goVersion = bi.GoVersion
+			}
+			fmt.Fprintf(a.stdout, "flagops %s (%s)\n", v, goVersion)
+		},
+	}
+}
