@@ -116,4 +116,3 @@ func appendEvent(b []byte, v version, now time.Time) []byte {
 	b = strconv.AppendInt(b, now.Unix(), 10)
 	return append(b, "}\n\n"...)
 }
-
