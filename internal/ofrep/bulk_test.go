@@ -111,7 +111,9 @@ func TestBulkETag(t *testing.T) {
 	}{
 		{"context", func() {}, `{"context":{"targetingKey":"u2","target":"eu","tier":"pro","n":[1,{"b":true,"a":null}]}}`},
 		{"facts", func() { fx.facts.set("eu", map[string]any{"tier": "free"}, 12); fx.cache.Invalidate("w", "", "", 12) }, ctx},
-		{"flags", func() { fx.reg.Replace("w", "shop", "prod", testSnapshot(t, 101, flag.New("new-flag", flag.TypeBoolean))) }, ctx},
+		{"flags", func() {
+			fx.reg.Replace("w", "shop", "prod", testSnapshot(t, 101, flag.New("new-flag", flag.TypeBoolean)))
+		}, ctx},
 	}
 	for _, c := range changes {
 		t.Run("a change of "+c.name+" changes the ETag", func(t *testing.T) {

@@ -81,7 +81,10 @@ func TestEventsRefetch(t *testing.T) {
 		change func()
 	}{
 		{"snapshot replaced", func() { fx.reg.Replace("w", "shop", "prod", testSnapshot(t, 200)) }},
-		{"facts invalidated", func() { fx.facts.set("eu", map[string]any{"tier": "free"}, 20); fx.cache.Invalidate("w", "shop", "eu", 20) }},
+		{"facts invalidated", func() {
+			fx.facts.set("eu", map[string]any{"tier": "free"}, 20)
+			fx.cache.Invalidate("w", "shop", "eu", 20)
+		}},
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
