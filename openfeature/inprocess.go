@@ -22,7 +22,9 @@ type SnapshotSource interface {
 	// Load returns the project's flags and segments at the current revision.
 	Load(ctx context.Context) (flags []flag.Flag, segments []flag.Segment, revision int64, err error)
 	// Changes returns a channel that receives the revision of each change
-	// after fromRevision that may affect the flags. The channel is closed
+	// after fromRevision that may affect the flags, including changes
+	// committed before the call (it catches up, as a watch from a revision
+	// does), so nothing between Load and Changes is missed. The channel is closed
 	// when the stream ends (the provider then reconnects); it stops when
 	// ctx is done.
 	Changes(ctx context.Context, fromRevision int64) (<-chan int64, error)
