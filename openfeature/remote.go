@@ -43,7 +43,7 @@ type remote struct {
 }
 
 func (r *remote) init(context.Context, func(of.Event)) error { return nil }
-func (r *remote) shutdown()                                   {}
+func (r *remote) shutdown()                                  {}
 
 // ofrepResponse is the union of OFREP's success and failure bodies.
 type ofrepResponse struct {
