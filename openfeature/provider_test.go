@@ -362,3 +362,31 @@ func TestInProcessNotReady(t *testing.T) {
 	}
 	p.Shutdown()
 }
+
+func TestRemoteRateLimited(t *testing.T) {
+	var calls int
+	var mu sync.Mutex
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		w.WriteHeader(http.StatusTooManyRequests)
+	})}}
+	srv.Start()
+	defer srv.Close()
+	p := NewRemote(srv.URL, RemoteOptions{APIKey: "k"})
+	for range 3 {
+		d := p.StringEvaluation(context.Background(), "color", "dflt", of.FlattenedContext{})
+		if d.Value != "dflt" || d.ResolutionDetail().ErrorCode != of.GeneralCode {
+			t.Fatalf("got %+v", d)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d calls, want 1: the provider must wait for Retry-After", calls)
+	}
+}
