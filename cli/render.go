@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -21,6 +22,7 @@ func (a *app) renderCommand() *cobra.Command {
 	var explicit render.Target
 	var dir string
 	var timeout time.Duration
+	var discover bool
 	cmd := &cobra.Command{
 		Use:   "render",
 		Short: "Render a deployment's manifests (the Argo CD config management plugin)",
@@ -45,6 +47,13 @@ Secret, never from the Application).`,
   ARGOCD_APP_NAME=shop--eu-1 flagops render`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if discover {
+				found, err := render.Discover(os.DirFS(dir))
+				if err == nil && found != "" {
+					fmt.Fprintln(a.stdout, found)
+				}
+				return err
+			}
 			environ := a.environList()
 			argo, err := render.ParseArgoEnv(environ)
 			if err != nil {
@@ -80,6 +89,7 @@ Secret, never from the Application).`,
 	cmd.Flags().StringVar(&explicit.Project, "project", "", "project of the deployment to render")
 	cmd.Flags().StringVar(&explicit.Target, "target", "", "target of the deployment to render")
 	cmd.Flags().StringVar(&dir, "dir", ".", "source directory holding the templates")
+	cmd.Flags().BoolVar(&discover, "discover", false, "print the first *.tmpl file or flagops.yaml of --dir and exit (the plugin's discovery)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up fetching the bundle after this long")
 	return cmd
 }

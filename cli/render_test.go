@@ -86,6 +86,8 @@ func TestRender(t *testing.T) {
 			"", "deployment shop@us-9"},
 		{"no deployment named", []string{"FLAGOPS_SERVER=" + url, "ARGOCD_APP_NAME=shop"}, []string{"render", "--dir", bad}, 1,
 			"", "no deployment to render"},
+		{"discover", nil, []string{"render", "--discover", "--dir", bad}, 0, "a.yaml.tmpl\n", ""},
+		{"discover nothing", nil, []string{"render", "--discover", "--dir", t.TempDir()}, 0, "", ""},
 		{"server unreachable", append([]string{"FLAGOPS_SERVER=http://127.0.0.1:1"}, argoEnv...), []string{"render", "--dir", good}, 1,
 			"", "server unreachable"},
 	} {

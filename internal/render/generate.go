@@ -182,3 +182,22 @@ func isSecretsField(n parse.Node) bool {
 	}
 	return false
 }
+
+// Discover returns the first file of fsys that makes it a flagops source
+// directory (a *.tmpl file, or flagops.yaml at the root), or "" when there
+// is none. It is the plugin's discovery step.
+func Discover(fsys fs.FS) (string, error) {
+	if _, err := fs.Stat(fsys, ConfigFile); err == nil {
+		return ConfigFile, nil
+	}
+	files, err := LoadFiles(fsys)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if f.Template {
+			return f.Path, nil
+		}
+	}
+	return "", nil
+}
