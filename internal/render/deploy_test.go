@@ -19,8 +19,8 @@ func TestPluginManifest(t *testing.T) {
 		APIVersion string `yaml:"apiVersion"`
 		Kind       string
 		Spec       struct {
-			Generate struct{ Command []string }
-			Discover struct{ Find struct{ Command []string } }
+			Generate   struct{ Command []string }
+			Discover   struct{ Find struct{ Command []string } }
 			Parameters struct {
 				Static []struct{ Name string }
 			}
