@@ -124,6 +124,9 @@ type managed struct {
 	name, project, target string
 	env                   string // from the bundle; "" until fetched
 	hash                  string // last inputsHash seen; "" until fetched
+	// pending is set when a hard refresh failed; it is retried on the next
+	// change or status tick, even if the hash does not move again.
+	pending bool
 	report                *DeployedReport
 }
 
@@ -328,14 +331,20 @@ func (a *Agent) reconcile(ctx context.Context, m *managed, forceRefresh bool) {
 			log.Warn("argocd agent: set version", "version", b.Version.Desired, "err", err)
 		}
 	}
-	if (changed || forceRefresh) && !updated {
+	if updated {
+		// A new spec makes Argo CD render again anyway.
+		m.pending = false
+		return
+	}
+	if changed || forceRefresh || m.pending {
 		app, err := a.argo.Get(ctx, m.name, "hard")
 		if err != nil {
 			log.Warn("argocd agent: hard refresh", "err", err)
-			m.hash = "" // try again on the next change
+			m.pending = true
 			return
 		}
-		log.Info("argocd agent: inputs changed; hard refresh requested", "revision", b.Revision)
+		m.pending = false
+		log.Info("argocd agent: hard refresh requested", "revision", b.Revision, "inputs_changed", changed)
 		a.report(ctx, m, app)
 	}
 }
@@ -375,7 +384,7 @@ func (a *Agent) poll(ctx context.Context) {
 		a.log.Warn("argocd agent: list applications", "err", err)
 	}
 	for _, m := range a.sorted() {
-		if m.hash == "" {
+		if m.hash == "" || m.pending {
 			a.reconcile(ctx, m, false)
 			continue
 		}

@@ -259,3 +259,37 @@ func TestVersionSync(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshRetried: a hard refresh Argo CD refused is asked again on the
+// next status tick, though the inputs did not move again.
+func TestRefreshRetried(t *testing.T) {
+	argo := newFakeArgo(t, app("shop-eu-1", "shop", "eu-1", "1.4.0"))
+	argo.failRefreshes = 1
+	feed := &fakeFeed{events: make(chan argocd.Change)}
+	bundles := &fakeBundles{desired: map[string]string{}}
+	ag, err := argocd.New(argocd.Config{Target: "eu-1", StatusInterval: 20 * time.Millisecond, Logger: servertest.Logger()},
+		feed, bundles, &argocd.Client{BaseURL: argo.srv.URL, Token: argoToken}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, ag)
+	bundles.set("shop@eu-1", "1.5.0") // moves the inputs hash; no version field, so no update
+	feed.events <- argocd.Change{Kind: "version", Key: "shop@prod"}
+	waitHandled(t, ag, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		refreshes, updates, _ := argo.snapshot()
+		if len(refreshes) > 0 {
+			time.Sleep(100 * time.Millisecond) // a few more ticks must not refresh again
+			refreshes, updates, _ = argo.snapshot()
+			if !slices.Equal(refreshes, []string{"shop-eu-1:hard"}) || len(updates) != 0 {
+				t.Errorf("refreshes %v, updates %v; want one hard refresh", refreshes, updates)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the failed refresh was not retried")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

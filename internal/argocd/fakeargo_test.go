@@ -29,6 +29,8 @@ type fakeArgo struct {
 	refreshes []string // "NAME:MODE" of every GET with refresh
 	updates   []string // names of PUT Applications
 	syncs     []string // names of synced Applications
+	// failRefreshes makes that many refresh requests fail with 503.
+	failRefreshes int
 }
 
 func newFakeArgo(t *testing.T, apps ...map[string]any) *fakeArgo {
@@ -123,6 +125,11 @@ func (f *fakeArgo) get(w http.ResponseWriter, r *http.Request) {
 	if mode := r.URL.Query().Get("refresh"); mode != "" {
 		if mode != "hard" && mode != "normal" {
 			argoError(w, http.StatusBadRequest, 3, "unknown refresh mode "+mode)
+			return
+		}
+		if f.failRefreshes > 0 {
+			f.failRefreshes--
+			argoError(w, http.StatusServiceUnavailable, 14, "repo server unavailable")
 			return
 		}
 		f.refreshes = append(f.refreshes, name+":"+mode)
