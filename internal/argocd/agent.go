@@ -127,7 +127,7 @@ type managed struct {
 	// pending is set when a hard refresh failed; it is retried on the next
 	// change or status tick, even if the hash does not move again.
 	pending bool
-	report                *DeployedReport
+	report  *DeployedReport
 }
 
 // New returns an agent; reporter may be nil.
