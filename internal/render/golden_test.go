@@ -7,7 +7,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -128,5 +127,3 @@ func golden(t *testing.T, path string, got []byte) {
 		}
 	}
 }
-
-var _ = slices.Sort[[]string]

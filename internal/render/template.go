@@ -303,7 +303,8 @@ func Execute(files []File, d *Data) ([]byte, error) {
 }
 
 // checkYAML reports the first document of text that is not YAML. yaml.v3's
-// messages quote no content, only line numbers.
+// messages are mostly line numbers, but some quote content (an anchor's
+// name), so callers redact them like any other error.
 func checkYAML(file, text string) error {
 	dec := yaml.NewDecoder(strings.NewReader(text))
 	for {
