@@ -112,3 +112,23 @@ func runCLIWithStdin(t *testing.T, environ []string, stdin string, args ...strin
 	}
 	return runCLI(t, env, stdin, args...)
 }
+
+// TestAgentUsage: the agent refuses to start without what it needs.
+func TestAgentUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", []string{"agent", "argocd", "--argocd-server", "http://127.0.0.1:1"}, "--target is required"},
+		{"no argo cd", []string{"agent", "argocd", "--target", "eu-1"}, "--argocd-server is required"},
+		{"bad version field", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--version-field", "image"}, "want targetRevision"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runRender(t, nil, tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
