@@ -21,7 +21,12 @@ func (a *app) agentCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run an agent that keeps a deployment tool in step with flagops",
-		Args:  cobra.NoArgs,
+		Long: `An agent runs next to a deployment tool, follows flagops' change log and
+applies what changed: it re-renders what the data changed, sets the versions
+flagops wants, and reports what is actually deployed. "agent argocd" is the
+one for Argo CD.`,
+		Example: `  flagops agent argocd --target eu-1 --argocd-server https://argocd.example.com`,
+		Args:    cobra.NoArgs,
 	}
 	cmd.AddCommand(a.agentArgoCDCommand())
 	return cmd
