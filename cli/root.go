@@ -35,6 +35,9 @@ type app struct {
 	stdout, stderr io.Writer
 	// lookupEnv reads the environment (os.LookupEnv outside tests).
 	lookupEnv func(string) (string, bool)
+	// environ lists the environment (os.Environ outside tests; nil: empty),
+	// for commands that read variables by prefix (render: ARGOCD_ENV_*).
+	environ func() []string
 	// now is the clock for ages and relative times.
 	now func() time.Time
 
@@ -46,7 +49,7 @@ type app struct {
 // the process exit code: 0 on success, 1 on error, 2 on a usage error. ctx
 // ends long-running commands (serve, watch) when it is cancelled.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv, now: time.Now}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv, environ: os.Environ, now: time.Now}
 	return a.run(ctx, args)
 }
 
@@ -105,6 +108,8 @@ flag given on the command line wins.`,
 		a.factsCommand(),
 		a.historyCommand(),
 		a.watchCommand(),
+		a.renderCommand(),
+		a.agentCommand(),
 	)
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/render"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
@@ -147,6 +148,13 @@ func (s *Server) routes() http.Handler {
 		Hub:     s.hub,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
+	// The render bundle reads facts from the store now. Flags, versions and
+	// secrets are nil until their services exist: the bundle then has no
+	// flags, a null version, and asking for secrets fails clearly.
+	route(render.BundleRoute, api.RenderBundle(render.NewService(render.Deps{
+		Facts:    s.store,
+		Revision: s.hub,
+	}), opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flagops/flagops/internal/render"
+)
+
+// argoVariables are the build variables render reads by name, so that they
+// are seen even when the environment cannot be listed.
+var argoVariables = []string{"ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_APP_REVISION",
+	"ARGOCD_APP_REVISION_SHORT", "ARGOCD_APP_SOURCE_PATH", "ARGOCD_APP_SOURCE_REPO_URL",
+	"ARGOCD_APP_SOURCE_TARGET_REVISION", "ARGOCD_APP_PARAMETERS", "KUBE_VERSION",
+	"PARAM_PROJECT", "PARAM_TARGET", "PARAM_WORKSPACE", "ARGOCD_ENV_FLAGOPS_SERVER"}
+
+func (a *app) renderCommand() *cobra.Command {
+	var explicit render.Target
+	var dir string
+	var timeout time.Duration
+	var discover bool
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Render a deployment's manifests (the Argo CD config management plugin)",
+		Long: `Render fetches one deployment's bundle (facts, flags, version, and the
+secrets the templates name) in one request and renders every *.tmpl file of
+the source directory, recursively and sorted, with Go templates and the sprig
+functions. Other *.yaml and *.yml files pass through unchanged. The output is
+one multi-document YAML stream on stdout, written only when everything
+rendered; errors go to stderr, naming the file, the line and the missing key,
+with secret values redacted.
+
+In Argo CD it runs as the generate command of the flagops plugin and reads
+the build environment (ARGOCD_APP_NAME, ARGOCD_APP_PARAMETERS, ARGOCD_ENV_*…).
+The deployment is taken, for project and target each, from the first of:
+--project/--target (or FLAGOPS_PROJECT/FLAGOPS_TARGET), the Application's
+plugin env FLAGOPS_PROJECT/FLAGOPS_TARGET, the plugin parameters project and
+target, flagops.yaml in the source directory, and the application name
+PROJECT--TARGET. The server is --server (FLAGOPS_SERVER), else the plugin env
+FLAGOPS_SERVER; the token is --token (FLAGOPS_TOKEN, from the sidecar's
+Secret, never from the Application).`,
+		Example: `  flagops render --project shop --target eu-1 --dir ./deploy
+  ARGOCD_APP_NAME=shop--eu-1 flagops render`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if discover {
+				found, err := render.Discover(os.DirFS(dir))
+				if err == nil && found != "" {
+					fmt.Fprintln(a.stdout, found)
+				}
+				return err
+			}
+			environ := a.environList()
+			argo, err := render.ParseArgoEnv(environ)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("workspace") {
+				explicit.Workspace = a.workspace
+			}
+			server := a.server
+			if v := argo.Env["FLAGOPS_SERVER"]; v != "" && !cmd.Flags().Changed("server") {
+				server = v
+			}
+			fsys := os.DirFS(dir)
+			cfg, err := render.ParseConfig(fsys)
+			if err != nil {
+				return err
+			}
+			t, err := render.Choose(explicit, argo, cfg)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			out, err := render.Generate(ctx, fsys, t, argo, &render.Client{BaseURL: server, Token: a.token, HTTP: http1Client()})
+			if err != nil {
+				return err
+			}
+			_, err = a.stdout.Write(out)
+			return err
+		},
+	}
+	a.addClientFlags(cmd)
+	cmd.Flags().StringVar(&explicit.Project, "project", "", "project of the deployment to render")
+	cmd.Flags().StringVar(&explicit.Target, "target", "", "target of the deployment to render")
+	cmd.Flags().StringVar(&dir, "dir", ".", "source directory holding the templates")
+	cmd.Flags().BoolVar(&discover, "discover", false, "print the first *.tmpl file or flagops.yaml of --dir and exit (the plugin's discovery)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up fetching the bundle after this long")
+	return cmd
+}
+
+// environList returns the environment as KEY=VALUE lines: the listed
+// environment, plus the build variables render reads by name.
+func (a *app) environList() []string {
+	var env []string
+	if a.environ != nil {
+		env = a.environ()
+	}
+	for _, k := range argoVariables {
+		if v, ok := a.lookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

@@ -1,0 +1,167 @@
+package render_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
+	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/render"
+	"github.com/flagops/flagops/internal/server"
+	"github.com/flagops/flagops/internal/server/servertest"
+)
+
+// estate starts a server holding environment prod, its targets eu-1 and
+// us-1, and project shop in prod: deployments shop@eu-1 and shop@us-1.
+func estate(t *testing.T) (*server.Server, servertest.Clients) {
+	t.Helper()
+	s := servertest.Start(t, server.Config{})
+	c := servertest.NewClients(servertest.HTTP1Client(), s.URL())
+	ctx := context.Background()
+	meta := func(n string) *flagopsv1.ObjectMeta { return &flagopsv1.ObjectMeta{Name: n} }
+	calls := []func() error{
+		func() error {
+			_, err := c.Catalog.PutEnvironment(ctx, connect.NewRequest(&flagopsv1.PutEnvironmentRequest{Environment: &flagopsv1.Environment{Meta: meta("prod")}}))
+			return err
+		},
+		func() error {
+			_, err := c.Catalog.PutTarget(ctx, connect.NewRequest(&flagopsv1.PutTargetRequest{Target: &flagopsv1.Target{Meta: meta("eu-1"), Environment: "prod"}}))
+			return err
+		},
+		func() error {
+			_, err := c.Catalog.PutTarget(ctx, connect.NewRequest(&flagopsv1.PutTargetRequest{Target: &flagopsv1.Target{Meta: meta("us-1"), Environment: "prod"}}))
+			return err
+		},
+		func() error {
+			_, err := c.Catalog.PutProject(ctx, connect.NewRequest(&flagopsv1.PutProjectRequest{Project: &flagopsv1.Project{Meta: meta("shop"), Environments: []string{"prod"}}}))
+			return err
+		},
+	}
+	for _, call := range calls {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, c
+}
+
+func setFact(t *testing.T, c servertest.Clients, scope, key string, v any) {
+	t.Helper()
+	pv, err := structpb.NewValue(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Facts.SetFacts(context.Background(), connect.NewRequest(&flagopsv1.SetFactsRequest{Scope: scope, Values: map[string]*structpb.Value{key: pv}})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTierEndToEnd is the tier example through a real server: a tier fact
+// on the deployment picks the replica count with a template expression.
+func TestTierEndToEnd(t *testing.T) {
+	s, c := estate(t)
+	src := fstest.MapFS{
+		"deployment.yaml.tmpl": {Data: []byte("kind: Deployment\nmetadata:\n  name: {{ .Facts.project }}-{{ .Facts.target }}\n" +
+			"spec:\n  replicas: {{ get (dict \"free\" 1 \"pro\" 3 \"enterprise\" 5) .Facts.tier }}\n")},
+	}
+	client := &render.Client{BaseURL: s.URL()}
+	var hashes []string
+	for _, tc := range []struct {
+		tier     string
+		replicas int
+	}{{"free", 1}, {"pro", 3}, {"enterprise", 5}} {
+		t.Run(tc.tier, func(t *testing.T) {
+			setFact(t, c, "deployment/shop@eu-1", "tier", tc.tier)
+			out, err := render.Generate(context.Background(), src, render.Target{Workspace: "default", Project: "shop", Target: "eu-1"}, render.Argo{}, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("---\n# Source: deployment.yaml.tmpl\nkind: Deployment\nmetadata:\n  name: shop-eu-1\nspec:\n  replicas: %d\n", tc.replicas)
+			if string(out) != want {
+				t.Errorf("got\n%s\nwant\n%s", out, want)
+			}
+			b, err := client.Fetch(context.Background(), &render.BundleRequest{Project: "shop", Target: "eu-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, b.InputsHash)
+		})
+	}
+	if len(hashes) != 3 || hashes[0] == hashes[1] || hashes[1] == hashes[2] {
+		t.Errorf("inputs hashes %v: want three different", hashes)
+	}
+}
+
+// TestBundle checks the bundle route's answer and errors on a real server.
+func TestBundle(t *testing.T) {
+	s, c := estate(t)
+	setFact(t, c, "environment/prod", "region", "eu")
+	setFact(t, c, "deployment/shop@eu-1", "tier", "pro")
+	client := &render.Client{BaseURL: s.URL()}
+	ctx := context.Background()
+
+	t.Run("answer", func(t *testing.T) {
+		b, err := client.Fetch(ctx, &render.BundleRequest{Project: "shop", Target: "eu-1", Context: map[string]any{"argocd": map[string]any{"appName": "x"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Deployment != (render.Deployment{Workspace: "default", Project: "shop", Environment: "prod", Target: "eu-1"}) {
+			t.Errorf("deployment %+v", b.Deployment)
+		}
+		if string(b.Facts["tier"]) != `"pro"` || b.Sources["region"] != "environment/prod" || b.Version != nil || len(b.Flags) != 0 || b.Revision < 6 {
+			t.Errorf("bundle %+v", b)
+		}
+		want, _ := render.InputsHash(b.Facts, b.Flags, b.Version)
+		if b.InputsHash != want || len(want) != 64 {
+			t.Errorf("inputs hash %q, want %q", b.InputsHash, want)
+		}
+		again, err := client.Fetch(ctx, &render.BundleRequest{Project: "shop", Target: "eu-1"})
+		if err != nil || again.InputsHash != b.InputsHash {
+			t.Errorf("hash moved without a change: %v %q %q", err, again.InputsHash, b.InputsHash)
+		}
+		other, err := client.Fetch(ctx, &render.BundleRequest{Project: "shop", Target: "us-1"})
+		if err != nil || other.InputsHash == b.InputsHash {
+			t.Errorf("two deployments share a hash: %v", err)
+		}
+	})
+
+	unreachable := &render.Client{BaseURL: "http://127.0.0.1:1"}
+	for _, tc := range []struct {
+		name   string
+		client *render.Client
+		req    render.BundleRequest
+		kind   error
+		msg    string
+	}{
+		{"missing deployment", client, render.BundleRequest{Project: "shop", Target: "nope"}, errs.NotFound, "deployment shop@nope"},
+		{"bad project", client, render.BundleRequest{Project: "Shop!", Target: "eu-1"}, errs.Invalid, "project"},
+		{"secrets without a secret store", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.FailedPrecondition, "serves no secrets"},
+		{"server unreachable", unreachable, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unavailable, "server unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.client.Fetch(ctx, &tc.req)
+			if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %v; want kind %v containing %q", err, tc.kind, tc.msg)
+			}
+		})
+	}
+
+	t.Run("not JSON", func(t *testing.T) {
+		resp, err := http.Post(s.URL()+"/v1/render/bundle", "application/json", strings.NewReader("{"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status %d, want 400", resp.StatusCode)
+		}
+	})
+}
