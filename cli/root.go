@@ -105,6 +105,9 @@ flag given on the command line wins.`,
 		a.factsCommand(),
 		a.historyCommand(),
 		a.watchCommand(),
+		a.flagsCommand(),
+		a.segmentsCommand(),
+		a.evalCommand(),
 	)
 	return root
 }
@@ -181,6 +184,7 @@ type clients struct {
 	catalog flagopsv1connect.CatalogServiceClient
 	facts   flagopsv1connect.FactServiceClient
 	changes flagopsv1connect.ChangeServiceClient
+	flags   flagopsv1connect.FlagServiceClient
 }
 
 func (a *app) clients() clients {
@@ -191,6 +195,7 @@ func (a *app) clients() clients {
 		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
 		facts:   flagopsv1connect.NewFactServiceClient(hc, base, opts...),
 		changes: flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		flags:   flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
 	}
 }
 
