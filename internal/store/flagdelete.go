@@ -201,3 +201,48 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 	}
 	return nil
 }
+
+// dropOrphanFlagEnvironments removes, from every flag of ws, the targeting
+// of environments its project no longer has (an environment removed from
+// the project or its sets, or deleted), recording each flag update.
+func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *catalog) error {
+	rows, err := t.query(ctx, "SELECT doc FROM flags WHERE workspace = ? ORDER BY project, key", ws)
+	if err != nil {
+		return fmt.Errorf("read flags of %q: %w", ws, err)
+	}
+	var stale []flag.Flag
+	for rows.Next() {
+		var doc []byte
+		var f flag.Flag
+		if err := rows.Scan(&doc); err != nil {
+			rows.Close()
+			return fmt.Errorf("read flags of %q: %w", ws, err)
+		}
+		if err := json.Unmarshal(doc, &f); err != nil {
+			rows.Close()
+			return fmt.Errorf("decode flag: %w", err)
+		}
+		for env := range f.Environments {
+			if !c.effective[f.Project][env] {
+				stale = append(stale, f)
+				break
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read flags of %q: %w", ws, err)
+	}
+	for _, f := range stale {
+		next := cloneFlag(f)
+		for env := range next.Environments {
+			if !c.effective[f.Project][env] {
+				delete(next.Environments, env)
+			}
+		}
+		if err := t.rewriteFlag(ctx, ws, f, next); err != nil {
+			return err
+		}
+	}
+	return nil
+}

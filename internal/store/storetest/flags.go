@@ -266,6 +266,17 @@ func testFlagsDelete(t *testing.T, h *harness) {
 			tc.check(t)
 		})
 	}
+	t.Run("project loses an environment", func(t *testing.T) {
+		h.putFlag(flag.Flag{Project: "shop", Key: "c", Environments: map[string]flag.Targeting{"dev": {Enabled: true}, "prod": {}}})
+		p, _, err := h.s.PutProject(h.ctx, domain.Project{Meta: meta("shop"), Environments: []string{"prod"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := h.s.GetFlag(h.ctx, ws, "shop", "c")
+		if _, ok := c.Environments["dev"]; ok || c.Revision != p.Revision {
+			t.Fatalf("flag kept dev or was not rewritten in the project's revision: %+v", c)
+		}
+	})
 	t.Run("project with flags", func(t *testing.T) {
 		if err := h.s.DeleteProject(h.ctx, ws, "shop", store.DeleteOptions{}); !errors.Is(err, errs.FailedPrecondition) {
 			t.Fatalf("unforced project delete: %v", err)
