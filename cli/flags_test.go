@@ -133,3 +133,34 @@ func writeTemp(t *testing.T, body string) string {
 	}
 	return f
 }
+
+func TestParseOFREPKeys(t *testing.T) {
+	tests := []struct {
+		in       string
+		ws, env  string
+		project  string
+		wantFail bool
+	}{
+		{in: "k=prod", ws: "default", env: "prod"},
+		{in: "k=prod/shop", ws: "default", env: "prod", project: "shop"},
+		{in: "k=acme:prod/shop", ws: "acme", env: "prod", project: "shop"},
+		{in: "k", wantFail: true},
+		{in: "k=", wantFail: true},
+		{in: "k=Bad Env", wantFail: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseOFREPKeys([]string{tc.in})
+			if tc.wantFail {
+				if err == nil {
+					t.Fatalf("accepted %q", tc.in)
+				}
+				return
+			}
+			p := got["k"]
+			if err != nil || p.Workspace != tc.ws || p.Environment != tc.env || p.Project != tc.project {
+				t.Fatalf("%+v %v", p, err)
+			}
+		})
+	}
+}
