@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,48 @@ var flagTests = []struct {
 	{"FlagsValidateSet", testFlagsValidation},
 	{"FlagsDelete", testFlagsDelete},
 	{"FlagSchedulesRunDue", testFlagSchedules},
+	{"FlagsConcurrentCycle", testFlagsConcurrentCycle},
+}
+
+// testFlagsConcurrentCycle races writes that are each valid alone but form
+// a prerequisite cycle together: since the set is validated inside the
+// write transaction, exactly one of each pair must win.
+func testFlagsConcurrentCycle(t *testing.T, h *harness) {
+	h.flagProject()
+	const pairs = 8
+	for i := range pairs {
+		a, b := "a"+strconv.Itoa(i), "b"+strconv.Itoa(i)
+		h.putFlag(flag.Flag{Project: "shop", Key: a})
+		h.putFlag(flag.Flag{Project: "shop", Key: b})
+		errc := make(chan error, 2)
+		for _, kv := range [][2]string{{a, b}, {b, a}} {
+			go func() {
+				_, _, err := h.s.PutFlag(h.ctx, ws, flag.Flag{Project: "shop", Key: kv[0], Environments: map[string]flag.Targeting{"prod": {
+					Enabled: true, Prerequisites: []flag.Prerequisite{{Flag: kv[1], Variation: "on"}},
+				}}}, nil)
+				errc <- err
+			}()
+		}
+		var failed int
+		for range 2 {
+			if err := <-errc; err != nil {
+				if !errors.Is(err, errs.Invalid) {
+					t.Fatalf("pair %d: %v", i, err)
+				}
+				failed++
+			}
+		}
+		if failed != 1 {
+			t.Fatalf("pair %d: %d writes failed, want exactly 1", i, failed)
+		}
+	}
+	flags, segs, _, err := h.s.ProjectFlags(h.ctx, ws, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flag.ValidateSet(flags, segs); err != nil {
+		t.Fatalf("the stored set is invalid: %v", err)
+	}
 }
 
 // flagProject makes environments dev and prod and project shop on both.
