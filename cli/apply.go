@@ -18,6 +18,7 @@ import (
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/flag"
 	"github.com/flagops/flagops/internal/manifest"
 )
 
@@ -273,8 +274,51 @@ func (p *applier) applyObject(ctx context.Context, ws string, obj any) (string, 
 			return "", err
 		}
 		return opResult(res.Msg.GetOperation()), nil
+	case flag.Flag:
+		if p.dryRun {
+			cur, err := p.c.flags.GetFlag(ctx, connect.NewRequest(&flagopsv1.GetFlagRequest{Workspace: ws, Project: o.Project, Key: o.Key}))
+			return dryResult(err, func() bool {
+				f, err := flagFromProto(cur.Msg.GetFlag())
+				f.Revision = 0
+				return err == nil && sameJSON(f, o)
+			})
+		}
+		m, err := flagToProto(o)
+		if err != nil {
+			return "", err
+		}
+		res, err := p.c.flags.PutFlag(ctx, connect.NewRequest(&flagopsv1.PutFlagRequest{Workspace: ws, Flag: m}))
+		if err != nil {
+			return "", err
+		}
+		return opResult(res.Msg.GetOperation()), nil
+	case flag.Segment:
+		if p.dryRun {
+			cur, err := p.c.flags.GetSegment(ctx, connect.NewRequest(&flagopsv1.GetSegmentRequest{Workspace: ws, Project: o.Project, Key: o.Key}))
+			return dryResult(err, func() bool {
+				s, err := segmentFromProto(cur.Msg.GetSegment())
+				s.Revision = 0
+				return err == nil && sameJSON(s, o)
+			})
+		}
+		m := &flagopsv1.Segment{}
+		if err := jsonToProto(o, m); err != nil {
+			return "", err
+		}
+		res, err := p.c.flags.PutSegment(ctx, connect.NewRequest(&flagopsv1.PutSegmentRequest{Workspace: ws, Segment: m}))
+		if err != nil {
+			return "", err
+		}
+		return opResult(res.Msg.GetOperation()), nil
 	}
 	return "", fmt.Errorf("apply: no applier for %T", obj)
+}
+
+// sameJSON compares two values by their JSON encoding.
+func sameJSON(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(x) == string(y)
 }
 
 // dryResult turns the answer of a Get into what a Put would do. same is only

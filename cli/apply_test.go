@@ -104,12 +104,12 @@ facts environment/prod created (2 keys)
 
 	t.Run("a bad document applies nothing", func(t *testing.T) {
 		before, _ := f.snapshot()
-		doc := "kind: Environment\nname: staging\n---\nkind: Flag\nname: x\n"
+		doc := "kind: Environment\nname: staging\n---\nkind: Widget\nname: x\n"
 		code, out, stderr := runCLI(t, env, doc, "apply", "-f", "-")
 		if code == 0 {
 			t.Fatal("apply of an unknown kind succeeded")
 		}
-		for _, w := range []string{"-: document 2", `"Flag"`, "Environment", "nothing applied"} {
+		for _, w := range []string{"-: document 2", `"Widget"`, "Environment", "nothing applied"} {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("stderr %q lacks %q", stderr, w)
 			}

@@ -110,6 +110,9 @@ flag given on the command line wins.`,
 		a.watchCommand(),
 		a.renderCommand(),
 		a.agentCommand(),
+		a.flagsCommand(),
+		a.segmentsCommand(),
+		a.evalCommand(),
 	)
 	return root
 }
@@ -186,6 +189,7 @@ type clients struct {
 	catalog flagopsv1connect.CatalogServiceClient
 	facts   flagopsv1connect.FactServiceClient
 	changes flagopsv1connect.ChangeServiceClient
+	flags   flagopsv1connect.FlagServiceClient
 }
 
 func (a *app) clients() clients {
@@ -196,6 +200,7 @@ func (a *app) clients() clients {
 		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
 		facts:   flagopsv1connect.NewFactServiceClient(hc, base, opts...),
 		changes: flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		flags:   flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
 	}
 }
 

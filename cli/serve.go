@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/store"
 )
@@ -16,16 +18,26 @@ import (
 func (a *app) serveCommand() *cobra.Command {
 	var cfg server.Config
 	var level, format string
+	var ofrepKeys []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the flagops server",
 		Long: `Serve opens the store (SQLite under --data-dir, or PostgreSQL with
 --database-url), applies pending migrations and serves the API, OFREP and the
 operator endpoints (/healthz, /readyz, /metrics) on one port until it gets
-SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
+SIGINT or SIGTERM; then it finishes in-flight requests and stops.
+
+OFREP (/ofrep/v1/evaluate/flags, /ofrep/v1/events) authenticates with an API
+key sent as "Authorization: Bearer KEY" or "X-API-Key: KEY". Until API keys
+are managed by the server, --ofrep-key declares development keys: KEY=ENV
+evaluates in environment ENV of the default workspace (the context's
+"project" picks the project), KEY=ENV/PROJECT only in that project, and
+KEY=WORKSPACE:ENV[/PROJECT] in another workspace. Treat them as secrets:
+prefer FLAGOPS_OFREP_KEY (comma-separated) to the command line.`,
 		Example: `  flagops serve
   flagops serve --listen 0.0.0.0:8080 --data-dir /var/lib/flagops --log-format json
-  FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops serve`,
+  FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops serve
+  FLAGOPS_OFREP_KEY=dev-prod-key=prod/shop flagops serve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(a.stderr, level, format)
@@ -33,6 +45,9 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
 				return err
 			}
 			cfg.Logger = logger
+			if cfg.OFREPKeys, err = parseOFREPKeys(ofrepKeys); err != nil {
+				return err
+			}
 			return server.Run(cmd.Context(), cfg)
 		},
 	}
@@ -43,7 +58,40 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
 	f.StringVar(&format, "log-format", "text", "text|json")
+	f.StringArrayVar(&ofrepKeys, "ofrep-key", nil, "development OFREP key KEY=[WORKSPACE:]ENV[/PROJECT], repeatable")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL OFREP advertises (default: from each request)")
 	return cmd
+}
+
+// parseOFREPKeys reads --ofrep-key values: KEY=[WORKSPACE:]ENV[/PROJECT].
+func parseOFREPKeys(in []string) (map[string]ofrep.Principal, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]ofrep.Principal, len(in))
+	for _, kv := range in {
+		key, scope, ok := strings.Cut(kv, "=")
+		if !ok || key == "" || scope == "" {
+			return nil, usagef("--ofrep-key: want KEY=[WORKSPACE:]ENV[/PROJECT], got a value without '='")
+		}
+		p := ofrep.Principal{Workspace: domain.DefaultWorkspace, KeyID: fmt.Sprintf("dev-%d", len(out)+1)}
+		if ws, rest, ok := strings.Cut(scope, ":"); ok {
+			p.Workspace, scope = ws, rest
+		}
+		p.Environment, p.Project, _ = strings.Cut(scope, "/")
+		for field, v := range map[string]string{"workspace": p.Workspace, "environment": p.Environment} {
+			if err := domain.ValidateName(field, v); err != nil {
+				return nil, usagef("--ofrep-key %s: %v", field, err)
+			}
+		}
+		if p.Project != "" {
+			if err := domain.ValidateName("project", p.Project); err != nil {
+				return nil, usagef("--ofrep-key: %v", err)
+			}
+		}
+		out[key] = p
+	}
+	return out, nil
 }
 
 // newLogger builds the server's logger on w.

@@ -40,7 +40,9 @@ type Services struct {
 	Catalog *service.Catalog
 	Facts   *service.Facts
 	Changes *service.Changes
-	Hub     *watch.Hub
+	// Flags may be nil: FlagService is then not served.
+	Flags *service.Flags
+	Hub   *watch.Hub
 }
 
 func (o *Options) defaults() {
@@ -62,6 +64,9 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+	if svc.Flags != nil {
+		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags), opts...))
+	}
 }
 
 type observedKey struct{}

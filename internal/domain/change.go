@@ -14,6 +14,11 @@ const (
 	KindEnvironmentSet = "environmentset"
 	KindProject        = "project"
 	KindFact           = "fact"
+	// KindFlag and KindSegment are keyed "PROJECT/KEY"; KindFlagSchedule
+	// (a scheduled change or progressive rollout) "PROJECT/ID".
+	KindFlag         = "flag"
+	KindSegment      = "segment"
+	KindFlagSchedule = "flagschedule"
 )
 
 // Op is what a change did to a resource.

@@ -1,6 +1,6 @@
 // Package manifest reads flagops manifests: multi-document YAML in which every
 // document has a kind (Workspace, Environment, Target, EnvironmentSet,
-// Project, Facts) and describes one object in domain terms. It is pure: it
+// Project, Facts, Segment, Flag) and describes one object in domain terms. It is pure: it
 // reads bytes and returns domain values, validated, so that a caller can
 // refuse a whole set of files before it changes anything.
 //
@@ -21,6 +21,7 @@ import (
 
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/flag"
 )
 
 // The document kinds, as written in the kind: field.
@@ -49,8 +50,8 @@ func (f Facts) MarshalJSON() ([]byte, error) {
 }
 
 // Document is one parsed document. Object is a domain.Workspace,
-// domain.Environment, domain.Target, domain.EnvironmentSet, domain.Project
-// or a Facts, by Kind. Workspace is the workspace the document names, or ""
+// domain.Environment, domain.Target, domain.EnvironmentSet, domain.Project,
+// a Facts, a flag.Segment or a flag.Flag, by Kind. Workspace is the workspace the document names, or ""
 // when it names none and the caller's default applies. Source and Index
 // (from 1) say where the document came from, for messages.
 type Document struct {
@@ -77,6 +78,10 @@ func (d Document) Name() string {
 		return "project/" + o.Name
 	case Facts:
 		return "facts " + o.Scope.String()
+	case flag.Flag:
+		return "flag/" + o.Project + "/" + o.Key
+	case flag.Segment:
+		return "segment/" + o.Project + "/" + o.Key
 	}
 	return strings.ToLower(d.Kind)
 }
@@ -153,6 +158,9 @@ var kinds = map[string]kind{
 		return ws, p, nil
 	}},
 	KindFacts: {rank: 5, fields: []string{"workspace", "scope", "values"}, decode: decodeFacts},
+	// Segments before flags, since flag rules refer to segments.
+	KindSegment: {rank: 6, fields: []string{"workspace", "project", "key", "name", "description", "include", "exclude", "rules"}, decode: decodeSegment},
+	KindFlag:    {rank: 7, fields: []string{"workspace", "project", "key", "name", "description", "tags", "type", "salt", "variations", "environments"}, decode: decodeFlag},
 }
 
 // Kinds returns the known kinds in dependency order.

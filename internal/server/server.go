@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/render"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
@@ -38,6 +39,17 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+
+	// OFREPKeys are static OFREP API keys (development and tests): the key
+	// sent as "Authorization: Bearer KEY" or "X-API-Key: KEY" maps to the
+	// workspace, environment and optional project it evaluates in.
+	OFREPKeys map[string]ofrep.Principal
+	// OFREPAuth, when set, replaces OFREPKeys: the seam for store-backed
+	// API keys with an evaluator role.
+	OFREPAuth ofrep.Authenticator
+	// PublicURL is the externally visible base URL OFREP advertises in
+	// eventStreams (default: derived from each request).
+	PublicURL string
 }
 
 func (c *Config) defaults() {
@@ -64,6 +76,7 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 	hub   *watch.Hub
+	flags *flagRuntime
 	http  *http.Server
 	addr  string
 
@@ -100,6 +113,9 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.hub.Start(ctx); err != nil {
 		return err
 	}
+	if s.flags, err = s.startFlags(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
@@ -116,6 +132,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.http.Protocols.SetUnencryptedHTTP2(true)
 	// Shutdown waits for active streams; ending the watchers ends them.
 	s.http.RegisterOnShutdown(s.hub.Close)
+	s.http.RegisterOnShutdown(s.flags.ofrep.Close)
 	go func() {
 		defer close(s.served)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -145,20 +162,22 @@ func (s *Server) routes() http.Handler {
 		Catalog: service.NewCatalog(s.store),
 		Facts:   service.NewFacts(s.store),
 		Changes: service.NewChanges(s.store),
+		Flags:   service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
 		Hub:     s.hub,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
-	// The render bundle reads facts from the store now. Flags, versions and
-	// secrets are nil until their services exist: the bundle then has no
-	// flags, a null version, and asking for secrets fails clearly.
+	// The render bundle evaluates flags from the same fresh snapshots as
+	// OFREP, so a render and a running service never disagree.
 	route(render.BundleRoute, api.RenderBundle(render.NewService(render.Deps{
 		Facts:    s.store,
 		Revision: s.hub,
+		Flags:    render.SnapshotFlags{Source: freshSnapshots{s.flags.snaps, s.flags.sync}},
 	}), opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	route("GET /readyz", http.HandlerFunc(s.readyz))
+	s.flags.mountOFREP(route)
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 	return api.WithRequestID(mux)
 }

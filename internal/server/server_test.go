@@ -63,7 +63,8 @@ func TestOperatorEndpoints(t *testing.T) {
 				`flagops_request_duration_seconds_bucket{procedure="/flagops.v1.FactService/SetFacts"`,
 				`flagops_requests_total{code="rejected_400",procedure="/flagops.v1.FactService/SetFacts"} 1`,
 				"flagops_revision " + strconv.FormatInt(rev, 10),
-				"flagops_watchers 1",
+				// The test's watcher and the flag snapshot loader.
+				"flagops_watchers 2",
 				"go_goroutines ",
 				"process_cpu_seconds_total ",
 			}},

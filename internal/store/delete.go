@@ -141,18 +141,23 @@ func (s *Store) DeleteEnvironment(ctx context.Context, ws, name string, o Delete
 // DeleteTarget deletes a target and the facts of its target and deployment
 // scopes, recording each removal.
 func (s *Store) DeleteTarget(ctx context.Context, ws, name string, o DeleteOptions) error {
-	return deleteLeaf(ctx, s, targetSpec, ws, name, o)
+	return deleteLeaf(ctx, s, targetSpec, ws, name, o, nil)
 }
 
 // DeleteProject deletes a project and the facts of its project,
-// project-environment and deployment scopes, recording each removal.
+// project-environment and deployment scopes, recording each removal. A
+// project with flags or segments is refused unless o.Force, which deletes
+// them too.
 func (s *Store) DeleteProject(ctx context.Context, ws, name string, o DeleteOptions) error {
-	return deleteLeaf(ctx, s, projectSpec, ws, name, o)
+	return deleteLeaf(ctx, s, projectSpec, ws, name, o, func(ctx context.Context, t *wtx) error {
+		return t.dropProjectFlags(ctx, ws, name, o.Force)
+	})
 }
 
 // deleteLeaf deletes an object nothing in the catalog refers to, and the
 // facts of scopes that no longer exist.
-func deleteLeaf[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name string, o DeleteOptions) error {
+// before, when not nil, runs after the checks and before the row goes.
+func deleteLeaf[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name string, o DeleteOptions, before func(context.Context, *wtx) error) error {
 	_, err := s.write(ctx, func(t *wtx) error {
 		cur, ok, err := spec.load(ctx, t.r(), ws, name)
 		if err != nil {
@@ -163,6 +168,11 @@ func deleteLeaf[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name
 		}
 		if err := checkExpected(fmt.Sprintf("%s %q", kindWords[spec.kind], name), o.Expected, spec.meta(&cur).Revision); err != nil {
 			return err
+		}
+		if before != nil {
+			if err := before(ctx, t); err != nil {
+				return err
+			}
 		}
 		if err := t.deleteRow(ctx, spec.kind, spec.table, ws, name, cur); err != nil {
 			return err
@@ -257,6 +267,11 @@ func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOption
 		}
 		if err := t.dropFacts(ctx, name, func(domain.Scope) bool { return false }); err != nil {
 			return err
+		}
+		for _, p := range names["projects"] {
+			if err := t.dropProjectFlags(ctx, name, p, true); err != nil {
+				return err
+			}
 		}
 		if err := deleteAll(ctx, t, projectSpec, name, names["projects"]); err != nil {
 			return err

@@ -186,13 +186,18 @@ func (t *wtx) dropFacts(ctx context.Context, ws string, keep func(domain.Scope) 
 	return t.bumpScopes(ctx, ws, scopes)
 }
 
-// dropOrphanFacts deletes the facts of scopes whose objects no longer exist.
+// dropOrphanFacts deletes the facts of scopes whose objects no longer exist,
+// and the flag targeting of environments that are no longer their
+// project's (so that every stored flag stays writable as it is).
 func (t *wtx) dropOrphanFacts(ctx context.Context, ws string) error {
 	c, err := loadCatalog(ctx, t.r(), ws, nil)
 	if err != nil {
 		return err
 	}
-	return t.dropFacts(ctx, ws, func(sc domain.Scope) bool { return c.scopeError(sc) == nil })
+	if err := t.dropFacts(ctx, ws, func(sc domain.Scope) bool { return c.scopeError(sc) == nil }); err != nil {
+		return err
+	}
+	return t.dropOrphanFlagEnvironments(ctx, ws, c)
 }
 
 // bumpScopes sets the facts revision of scopes to the transaction's revision.

@@ -70,6 +70,7 @@ type Clients struct {
 	Catalog flagopsv1connect.CatalogServiceClient
 	Facts   flagopsv1connect.FactServiceClient
 	Changes flagopsv1connect.ChangeServiceClient
+	Flags   flagopsv1connect.FlagServiceClient
 }
 
 // NewClients returns Connect clients of the server at baseURL over hc
@@ -79,6 +80,7 @@ func NewClients(hc *http.Client, baseURL string, opts ...connect.ClientOption) C
 		Catalog: flagopsv1connect.NewCatalogServiceClient(hc, baseURL, opts...),
 		Facts:   flagopsv1connect.NewFactServiceClient(hc, baseURL, opts...),
 		Changes: flagopsv1connect.NewChangeServiceClient(hc, baseURL, opts...),
+		Flags:   flagopsv1connect.NewFlagServiceClient(hc, baseURL, opts...),
 	}
 }
 

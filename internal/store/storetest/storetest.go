@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Compaction", testCompaction},
 		{"ConcurrentWriters", testConcurrency},
 	}
+	tests = append(tests, flagTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
