@@ -71,13 +71,13 @@ const (
 // Delivery is one event sent (or being sent) to one webhook: the attempts it
 // took and how the last one ended.
 type Delivery struct {
-	ID           string    `json:"id"`
-	Webhook      string    `json:"webhook"`
-	Revision     int64     `json:"revision"`
-	Seq          int       `json:"seq"`
-	EventType    string    `json:"eventType"`
-	Status       string    `json:"status"`
-	Attempts     int       `json:"attempts"`
+	ID        string `json:"id"`
+	Webhook   string `json:"webhook"`
+	Revision  int64  `json:"revision"`
+	Seq       int    `json:"seq"`
+	EventType string `json:"eventType"`
+	Status    string `json:"status"`
+	Attempts  int    `json:"attempts"`
 	// LastError is the error of the latest failed attempt; it stays after a
 	// later success, so the log shows what the receiver went through.
 	LastError    string    `json:"lastError,omitempty"`

@@ -21,6 +21,7 @@ import (
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
+	"github.com/flagops/flagops/internal/webhook"
 )
 
 // Config is everything serve needs. Zero values take the documented defaults.
@@ -36,7 +37,14 @@ type Config struct {
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Webhooks tunes the webhook dispatcher, which always runs (on
+	// PostgreSQL, in the one instance holding its advisory lock). Logger
+	// and Leader are filled in by the server.
+	Webhooks webhook.Options
+	// GitWritebackConfig names an optional YAML file of git write-back
+	// rules (docs/integrations.md); empty disables git write-back.
+	GitWritebackConfig string
+	Logger             *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -66,6 +74,12 @@ type Server struct {
 	http  *http.Server
 	addr  string
 
+	dispatcher *webhook.Dispatcher
+	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
+	// for them before the store closes.
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+
 	served   chan struct{} // closed when Serve returns
 	stopOnce sync.Once
 	stopErr  error
@@ -82,6 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, served: make(chan struct{})}
 	if err := s.start(ctx); err != nil {
+		s.stopBackground()
 		if s.hub != nil {
 			s.hub.Close()
 		}
@@ -97,6 +112,9 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	if err := s.hub.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.startBackground(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -140,17 +158,20 @@ func (s *Server) routes() http.Handler {
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
 	mux := http.NewServeMux()
+	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
 		Catalog: service.NewCatalog(s.store),
 		Facts:   service.NewFacts(s.store),
-		Changes: service.NewChanges(s.store),
-		Hub:     s.hub,
+		Changes:  service.NewChanges(s.store),
+		Hub:      s.hub,
+		Webhooks: webhooks,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	route("GET /readyz", http.HandlerFunc(s.readyz))
+	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 	return api.WithRequestID(mux)
 }
@@ -197,6 +218,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, s.http.Close())
 		}
 		<-s.served
+		s.stopBackground()
 		s.hub.Close()
 		if cerr := s.store.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
