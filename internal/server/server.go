@@ -160,8 +160,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
-		Catalog: service.NewCatalog(s.store),
-		Facts:   service.NewFacts(s.store),
+		Catalog:  service.NewCatalog(s.store),
+		Facts:    service.NewFacts(s.store),
 		Changes:  service.NewChanges(s.store),
 		Hub:      s.hub,
 		Webhooks: webhooks,
