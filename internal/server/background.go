@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/flagops/flagops/internal/gitwrite"
-	"github.com/flagops/flagops/internal/watch"
 	"github.com/flagops/flagops/internal/webhook"
 )
 
@@ -42,19 +41,9 @@ func (s *Server) startBackground() error {
 		}
 	}
 	// Wake-ups come from the hub, which hears commits of every instance.
-	w, err := s.hub.Watch(ctx, s.hub.Revision(), watch.Filter{})
-	if err != nil {
-		return fmt.Errorf("watch for background jobs: %w", err)
+	for _, wake := range wakes {
+		s.hub.OnAdvance(wake)
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		for ev := range w.Events() {
-			for _, wake := range wakes {
-				wake(ev.Revision)
-			}
-		}
-	}()
 	return nil
 }
 

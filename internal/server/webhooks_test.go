@@ -126,14 +126,20 @@ func TestWebhookDeliverySurvivesRestart(t *testing.T) {
 		}
 
 		wc := webhooksClient(b)
-		dl, err := wc.ListDeliveries(ctx, connect.NewRequest(&flagopsv1.ListDeliveriesRequest{Webhook: "shop"}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds := dl.Msg.Deliveries
-		if len(ds) != len(want) {
-			t.Fatalf("%d delivery records, want %d", len(ds), len(want))
-		}
+		var ds []*flagopsv1.Delivery
+		waitUntil(t, "every delivery recorded as succeeded", func() bool {
+			dl, err := wc.ListDeliveries(ctx, connect.NewRequest(&flagopsv1.ListDeliveriesRequest{Webhook: "shop"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds = dl.Msg.Deliveries
+			for _, d := range ds {
+				if d.Status != "succeeded" {
+					return false
+				}
+			}
+			return len(ds) == len(want)
+		})
 		if d := ds[0]; d.Status != "succeeded" || d.Attempts < 2 || d.LastError == "" || d.ResponseCode != 200 {
 			t.Fatalf("first delivery = %v; want succeeded after failed attempts", d)
 		}
