@@ -105,6 +105,8 @@ flag given on the command line wins.`,
 		a.factsCommand(),
 		a.historyCommand(),
 		a.watchCommand(),
+		a.webhooksCommand(),
+		a.hooksCommand(),
 	)
 	return root
 }
@@ -178,9 +180,10 @@ func (a *app) addClientFlags(cmd *cobra.Command) {
 
 // clients are the API clients of one command.
 type clients struct {
-	catalog flagopsv1connect.CatalogServiceClient
-	facts   flagopsv1connect.FactServiceClient
-	changes flagopsv1connect.ChangeServiceClient
+	catalog  flagopsv1connect.CatalogServiceClient
+	facts    flagopsv1connect.FactServiceClient
+	changes  flagopsv1connect.ChangeServiceClient
+	webhooks flagopsv1connect.WebhookServiceClient
 }
 
 func (a *app) clients() clients {
@@ -188,9 +191,10 @@ func (a *app) clients() clients {
 	hc := http1Client()
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
 	return clients{
-		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
-		facts:   flagopsv1connect.NewFactServiceClient(hc, base, opts...),
-		changes: flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		catalog:  flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
+		facts:    flagopsv1connect.NewFactServiceClient(hc, base, opts...),
+		changes:  flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		webhooks: flagopsv1connect.NewWebhookServiceClient(hc, base, opts...),
 	}
 }
 

@@ -41,6 +41,7 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
 	f.StringVar(&format, "log-format", "text", "text|json")
 	return cmd
