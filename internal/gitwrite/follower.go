@@ -12,6 +12,10 @@ import (
 	"github.com/flagops/flagops/internal/webhook"
 )
 
+// LockID is the PostgreSQL advisory lock key of git write-back: one
+// instance pushes at a time.
+const LockID = 7_361_523_006
+
 // Log is what a Follower needs of the store: the change log and a durable
 // cursor per follower name.
 type Log interface {

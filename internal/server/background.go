@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/flagops/flagops/internal/gitwrite"
 	"github.com/flagops/flagops/internal/webhook"
@@ -31,14 +34,20 @@ func (s *Server) startBackground() error {
 		if err != nil {
 			return fmt.Errorf("git write-back: %w", err)
 		}
-		for _, f := range gitwrite.Followers(cfg, s.store, s.log) {
-			wakes = append(wakes, f.Notify)
-			s.bg.Add(1)
-			go func() {
-				defer s.bg.Done()
-				f.Run(ctx)
-			}()
+		followers := gitwrite.Followers(cfg, s.store, s.log)
+		var leader webhook.Leader = webhook.Always{}
+		if s.cfg.DatabaseURL != "" {
+			// One instance pushes: two would race each other's commits.
+			leader = webhook.PGLeader{URL: s.cfg.DatabaseURL, Key: gitwrite.LockID}
 		}
+		for _, f := range followers {
+			wakes = append(wakes, f.Notify)
+		}
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			runLed(ctx, leader, followers, s.log)
+		}()
 	}
 	// Wake-ups come from the hub, which hears commits of every instance.
 	for _, wake := range wakes {
@@ -53,4 +62,29 @@ func (s *Server) stopBackground() {
 		s.bgCancel()
 	}
 	s.bg.Wait()
+}
+
+// runLed runs the followers while this process holds leader, taking it
+// again whenever it is lost, until ctx ends.
+func runLed(ctx context.Context, leader webhook.Leader, followers []*gitwrite.Follower, log *slog.Logger) {
+	for ctx.Err() == nil {
+		lctx, release, err := leader.Lead(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("git write-back: cannot take leadership; retrying", "err", err)
+				_ = webhook.Sleep(ctx, 5*time.Second)
+			}
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, f := range followers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f.Run(lctx)
+			}()
+		}
+		wg.Wait()
+		release()
+	}
 }
