@@ -92,21 +92,27 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
+// Begin records the starting cursor of a follower that has none: the
+// current revision. The server calls it before serving, so that every write
+// it accepts is after the cursor; Run calls it too.
+func (f *Follower) Begin(ctx context.Context) (domain.Cursor, error) {
+	cur, ok, err := f.Log.FollowerCursor(ctx, f.Name)
+	if err != nil || ok {
+		return cur, err
+	}
+	rev, err := f.Log.Revision(ctx)
+	if err != nil {
+		return cur, err
+	}
+	cur = domain.CursorAfterRevision(rev)
+	return cur, f.Log.SetFollowerCursor(ctx, f.Name, cur)
+}
+
 // catchUp applies every matching change after the cursor.
 func (f *Follower) catchUp(ctx context.Context) error {
-	cur, ok, err := f.Log.FollowerCursor(ctx, f.Name)
+	cur, err := f.Begin(ctx)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		rev, err := f.Log.Revision(ctx)
-		if err != nil {
-			return err
-		}
-		cur = domain.CursorAfterRevision(rev)
-		if err := f.Log.SetFollowerCursor(ctx, f.Name, cur); err != nil {
-			return err
-		}
 	}
 	for {
 		changes, err := f.Log.ChangesSince(ctx, cur.Revision, 200)

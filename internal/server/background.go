@@ -41,6 +41,9 @@ func (s *Server) startBackground() error {
 			leader = webhook.PGLeader{URL: s.cfg.DatabaseURL, Key: gitwrite.LockID}
 		}
 		for _, f := range followers {
+			if _, err := f.Begin(ctx); err != nil {
+				return fmt.Errorf("git write-back %s: %w", f.Name, err)
+			}
 			wakes = append(wakes, f.Notify)
 		}
 		s.bg.Add(1)
