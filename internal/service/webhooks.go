@@ -86,10 +86,13 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int
 	} else if len(w.Secret) < MinSecretLen {
 		return w, errs.Field("secret", "must be at least %d characters", MinSecretLen)
 	}
-	for field, names := range map[string][]string{"filter.projects": w.Filter.Projects,
-		"filter.environments": w.Filter.Environments, "filter.targets": w.Filter.Targets} {
-		for i, n := range names {
-			if err := domain.ValidateName(field+"["+strconv.Itoa(i)+"]", n); err != nil {
+	// A slice, not a map, so that the error reported is always the same.
+	for _, f := range []struct {
+		field string
+		names []string
+	}{{"filter.projects", w.Filter.Projects}, {"filter.environments", w.Filter.Environments}, {"filter.targets", w.Filter.Targets}} {
+		for i, n := range f.names {
+			if err := domain.ValidateName(f.field+"["+strconv.Itoa(i)+"]", n); err != nil {
 				return w, err
 			}
 		}
