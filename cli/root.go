@@ -113,6 +113,8 @@ flag given on the command line wins.`,
 		a.flagsCommand(),
 		a.segmentsCommand(),
 		a.evalCommand(),
+		a.webhooksCommand(),
+		a.hooksCommand(),
 	)
 	return root
 }
@@ -186,10 +188,11 @@ func (a *app) addClientFlags(cmd *cobra.Command) {
 
 // clients are the API clients of one command.
 type clients struct {
-	catalog flagopsv1connect.CatalogServiceClient
-	facts   flagopsv1connect.FactServiceClient
-	changes flagopsv1connect.ChangeServiceClient
-	flags   flagopsv1connect.FlagServiceClient
+	catalog  flagopsv1connect.CatalogServiceClient
+	facts    flagopsv1connect.FactServiceClient
+	changes  flagopsv1connect.ChangeServiceClient
+	flags    flagopsv1connect.FlagServiceClient
+	webhooks flagopsv1connect.WebhookServiceClient
 }
 
 func (a *app) clients() clients {
@@ -197,10 +200,11 @@ func (a *app) clients() clients {
 	hc := http1Client()
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
 	return clients{
-		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
-		facts:   flagopsv1connect.NewFactServiceClient(hc, base, opts...),
-		changes: flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
-		flags:   flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
+		catalog:  flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
+		facts:    flagopsv1connect.NewFactServiceClient(hc, base, opts...),
+		changes:  flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		flags:    flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
+		webhooks: flagopsv1connect.NewWebhookServiceClient(hc, base, opts...),
 	}
 }
 

@@ -56,6 +56,7 @@ prefer FLAGOPS_OFREP_KEY (comma-separated) to the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
 	f.StringVar(&format, "log-format", "text", "text|json")
 	f.StringArrayVar(&ofrepKeys, "ofrep-key", nil, "development OFREP key KEY=[WORKSPACE:]ENV[/PROJECT], repeatable")

@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/service"
@@ -43,6 +44,8 @@ type Services struct {
 	// Flags may be nil: FlagService is then not served.
 	Flags *service.Flags
 	Hub   *watch.Hub
+	// Webhooks may be nil: WebhookService is then not mounted.
+	Webhooks *service.Webhooks
 }
 
 func (o *Options) defaults() {
@@ -66,6 +69,9 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
 	if svc.Flags != nil {
 		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags), opts...))
+	}
+	if svc.Webhooks != nil {
+		mount(flagopsv1connect.NewWebhookServiceHandler(NewWebhookHandler(svc.Webhooks), opts...))
 	}
 }
 
@@ -179,7 +185,16 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 func writeError(w http.ResponseWriter, ce *connect.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httpStatus(ce.Code()))
-	_ = json.NewEncoder(w).Encode(map[string]string{"code": ce.Code().String(), "message": ce.Message()})
+	out := map[string]string{"code": ce.Code().String(), "message": ce.Message()}
+	// A field error names its field on its own, for clients that branch on it.
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if ed, ok := v.(*flagopsv1.ErrorDetail); ok && ed.GetField() != "" {
+				out["field"] = ed.GetField()
+			}
+		}
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // httpStatus is the HTTP status of a Connect code, as the Connect protocol

@@ -23,6 +23,7 @@ import (
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
+	"github.com/flagops/flagops/internal/webhook"
 )
 
 // Config is everything serve needs. Zero values take the documented defaults.
@@ -38,7 +39,6 @@ type Config struct {
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
 
 	// OFREPKeys are static OFREP API keys (development and tests): the key
 	// sent as "Authorization: Bearer KEY" or "X-API-Key: KEY" maps to the
@@ -50,6 +50,14 @@ type Config struct {
 	// PublicURL is the externally visible base URL OFREP advertises in
 	// eventStreams (default: derived from each request).
 	PublicURL string
+	// Webhooks tunes the webhook dispatcher, which always runs (on
+	// PostgreSQL, in the one instance holding its advisory lock). Logger
+	// and Leader are filled in by the server.
+	Webhooks webhook.Options
+	// GitWritebackConfig names an optional YAML file of git write-back
+	// rules (docs/integrations.md); empty disables git write-back.
+	GitWritebackConfig string
+	Logger             *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -80,6 +88,12 @@ type Server struct {
 	http  *http.Server
 	addr  string
 
+	dispatcher *webhook.Dispatcher
+	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
+	// for them before the store closes.
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+
 	served   chan struct{} // closed when Serve returns
 	stopOnce sync.Once
 	stopErr  error
@@ -96,6 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, served: make(chan struct{})}
 	if err := s.start(ctx); err != nil {
+		s.stopBackground()
 		if s.hub != nil {
 			s.hub.Close()
 		}
@@ -114,6 +129,9 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	if s.flags, err = s.startFlags(ctx); err != nil {
+		return err
+	}
+	if err := s.startBackground(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -158,12 +176,14 @@ func (s *Server) routes() http.Handler {
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
 	mux := http.NewServeMux()
+	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
-		Catalog: service.NewCatalog(s.store),
-		Facts:   service.NewFacts(s.store),
-		Changes: service.NewChanges(s.store),
-		Flags:   service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
-		Hub:     s.hub,
+		Catalog:  service.NewCatalog(s.store),
+		Facts:    service.NewFacts(s.store),
+		Changes:  service.NewChanges(s.store),
+		Flags:    service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
+		Hub:      s.hub,
+		Webhooks: webhooks,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
 	// The render bundle evaluates flags from the same fresh snapshots as
@@ -178,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	}))
 	route("GET /readyz", http.HandlerFunc(s.readyz))
 	s.flags.mountOFREP(route)
+	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 	return api.WithRequestID(mux)
 }
@@ -224,6 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, s.http.Close())
 		}
 		<-s.served
+		s.stopBackground()
 		s.hub.Close()
 		if cerr := s.store.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))

@@ -89,6 +89,21 @@ type Hub struct {
 	rev      int64
 	watchers map[*Watcher]struct{}
 	closed   bool
+
+	// advanceMu guards advance, the callbacks of OnAdvance. It is never
+	// held while one runs.
+	advanceMu sync.Mutex
+	advance   []func(rev int64)
+}
+
+// OnAdvance registers fn to be called, without holding any lock, whenever
+// the hub has read the log up to a new revision: a wake-up for background
+// followers (the webhook dispatcher) that read the log themselves and need
+// no watcher. fn must not block.
+func (h *Hub) OnAdvance(fn func(rev int64)) {
+	h.advanceMu.Lock()
+	h.advance = append(h.advance, fn)
+	h.advanceMu.Unlock()
 }
 
 // New returns a hub on log; call Start.
@@ -206,7 +221,14 @@ func (h *Hub) pull() error {
 			}
 			h.rev = g.rev
 		}
+		rev := h.rev
 		h.mu.Unlock()
+		h.advanceMu.Lock()
+		fns := h.advance
+		h.advanceMu.Unlock()
+		for _, fn := range fns {
+			fn(rev)
+		}
 	}
 }
 

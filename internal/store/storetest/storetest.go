@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"History", testHistory},
 		{"Compaction", testCompaction},
 		{"ConcurrentWriters", testConcurrency},
+		{"Webhooks", testWebhooks},
 	}
 	tests = append(tests, flagTests...)
 	for _, tc := range tests {

@@ -1,0 +1,284 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/store"
+)
+
+// WebhookStore is the part of the store the webhook and fact-hook use cases need.
+type WebhookStore interface {
+	CreateWebhook(ctx context.Context, w domain.Webhook, from int64) (domain.Webhook, error)
+	GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error)
+	ListWebhooks(ctx context.Context, ws string) ([]domain.Webhook, error)
+	DeleteWebhook(ctx context.Context, ws, name string) error
+	SetWebhookCursor(ctx context.Context, ws, name string, c domain.Cursor) error
+	ListDeliveries(ctx context.Context, ws, webhook string, limit int) ([]domain.Delivery, error)
+	GetDelivery(ctx context.Context, ws, webhook, id string) (domain.Delivery, error)
+	CreateFactHook(ctx context.Context, h domain.FactHook) (domain.FactHook, error)
+	GetFactHook(ctx context.Context, ws, name string) (domain.FactHook, error)
+	ListFactHooks(ctx context.Context, ws string) ([]domain.FactHook, error)
+	DeleteFactHook(ctx context.Context, ws, name string) error
+	BulkSetFacts(ctx context.Context, ws string, entries []domain.FactsEntry) (int64, error)
+}
+
+var _ WebhookStore = (*store.Store)(nil)
+
+// Webhooks manages outbound webhook subscriptions and inbound fact hooks. It
+// is safe for concurrent use. Secrets and tokens leave it only from the
+// create calls.
+type Webhooks struct {
+	store WebhookStore
+	// wake tells the dispatcher of this process that a cursor moved.
+	wake func()
+}
+
+// NewWebhooks returns the webhook use cases on st; wake (may be nil) is
+// called after a redelivery rewinds a cursor.
+func NewWebhooks(st WebhookStore, wake func()) *Webhooks {
+	if wake == nil {
+		wake = func() {}
+	}
+	return &Webhooks{store: st, wake: wake}
+}
+
+// MinSecretLen is the shortest signing secret accepted.
+const MinSecretLen = 16
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateWebhook validates and stores a subscription. An empty Secret is
+// generated. The returned webhook carries the secret: show it once.
+func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int64) (domain.Webhook, error) {
+	var err error
+	if w.Workspace, err = workspace("workspace", w.Workspace); err != nil {
+		return w, err
+	}
+	if err := domain.ValidateName("name", w.Name); err != nil {
+		return w, err
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return w, errs.Field("url", "must be an absolute http or https URL")
+	}
+	switch w.Type {
+	case "":
+		w.Type = domain.WebhookGeneric
+	case domain.WebhookGeneric, domain.WebhookFlux:
+	default:
+		return w, errs.Field("type", "%q is not a webhook type: use %s or %s", w.Type, domain.WebhookGeneric, domain.WebhookFlux)
+	}
+	if w.Secret == "" {
+		w.Secret = randomHex(32)
+	} else if len(w.Secret) < MinSecretLen {
+		return w, errs.Field("secret", "must be at least %d characters", MinSecretLen)
+	}
+	// A slice, not a map, so that the error reported is always the same.
+	for _, f := range []struct {
+		field string
+		names []string
+	}{{"filter.projects", w.Filter.Projects}, {"filter.environments", w.Filter.Environments}, {"filter.targets", w.Filter.Targets}} {
+		for i, n := range f.names {
+			if err := domain.ValidateName(f.field+"["+strconv.Itoa(i)+"]", n); err != nil {
+				return w, err
+			}
+		}
+	}
+	for i, k := range w.Filter.Kinds {
+		if k == "" {
+			return w, errs.Field("filter.kinds["+strconv.Itoa(i)+"]", "must not be empty")
+		}
+	}
+	if from < 0 {
+		return w, errs.Field("from_revision", "must not be negative")
+	}
+	secret := w.Secret
+	out, err := s.store.CreateWebhook(ctx, w, from)
+	if err != nil {
+		return out, err
+	}
+	out.Secret = secret
+	return out, nil
+}
+
+// GetWebhook returns a subscription without its secret.
+func (s *Webhooks) GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return domain.Webhook{}, err
+	}
+	w, err := s.store.GetWebhook(ctx, ws, name)
+	w.Secret = ""
+	return w, err
+}
+
+// ListWebhooks returns a workspace's subscriptions without their secrets.
+func (s *Webhooks) ListWebhooks(ctx context.Context, ws string) ([]domain.Webhook, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListWebhooks(ctx, ws)
+	for i := range list {
+		list[i].Secret = ""
+	}
+	return list, err
+}
+
+// DeleteWebhook removes a subscription and its delivery log.
+func (s *Webhooks) DeleteWebhook(ctx context.Context, ws, name string) error {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteWebhook(ctx, ws, name)
+}
+
+// ListDeliveries returns a subscription's newest delivery records, oldest first.
+func (s *Webhooks) ListDeliveries(ctx context.Context, ws, name string, limit int) ([]domain.Delivery, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.GetWebhook(ctx, ws, name); err != nil {
+		return nil, err
+	}
+	if limit < 0 {
+		return nil, errs.Field("limit", "must not be negative")
+	}
+	return s.store.ListDeliveries(ctx, ws, name, limit)
+}
+
+// Redeliver rewinds a subscription's cursor so that the dispatcher delivers
+// again, in order, every matching change from a revision (fromRevision > 0)
+// or from one delivery's change (deliveryID) onwards. It returns the new
+// cursor.
+func (s *Webhooks) Redeliver(ctx context.Context, ws, name string, fromRevision int64, deliveryID string) (domain.Cursor, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return domain.Cursor{}, err
+	}
+	if (fromRevision > 0) == (deliveryID != "") {
+		return domain.Cursor{}, errs.Field("from_revision", "give exactly one of from_revision (> 0) and delivery_id")
+	}
+	if _, err := s.store.GetWebhook(ctx, ws, name); err != nil {
+		return domain.Cursor{}, err
+	}
+	c := domain.CursorAfterRevision(fromRevision - 1)
+	if deliveryID != "" {
+		d, err := s.store.GetDelivery(ctx, ws, name, deliveryID)
+		if err != nil {
+			return domain.Cursor{}, err
+		}
+		c = domain.Cursor{Revision: d.Revision, Seq: d.Seq - 1}
+		if d.Seq == 0 {
+			c = domain.CursorAfterRevision(d.Revision - 1)
+		}
+	}
+	if err := s.store.SetWebhookCursor(ctx, ws, name, c); err != nil {
+		return domain.Cursor{}, fmt.Errorf("redeliver %s: %w", name, err)
+	}
+	s.wake()
+	return c, nil
+}
+
+// factHookTokenPrefix marks fact hook tokens, so that a leaked one is
+// recognisable (secret scanners, logs).
+const factHookTokenPrefix = "fhk_"
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// CreateFactHook stores a new fact hook and returns it with its token, which
+// is stored only as a hash: show it once.
+func (s *Webhooks) CreateFactHook(ctx context.Context, ws, name string) (domain.FactHook, string, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return domain.FactHook{}, "", err
+	}
+	if err := domain.ValidateName("name", name); err != nil {
+		return domain.FactHook{}, "", err
+	}
+	tok := factHookTokenPrefix + randomHex(32)
+	h, err := s.store.CreateFactHook(ctx, domain.FactHook{Workspace: ws, Name: name, TokenHash: hashToken(tok)})
+	if err != nil {
+		return domain.FactHook{}, "", err
+	}
+	h.TokenHash = nil
+	return h, tok, nil
+}
+
+// ListFactHooks returns a workspace's fact hooks.
+func (s *Webhooks) ListFactHooks(ctx context.Context, ws string) ([]domain.FactHook, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListFactHooks(ctx, ws)
+	for i := range list {
+		list[i].TokenHash = nil
+	}
+	return list, err
+}
+
+// DeleteFactHook removes a fact hook.
+func (s *Webhooks) DeleteFactHook(ctx context.Context, ws, name string) error {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteFactHook(ctx, ws, name)
+}
+
+// AuthenticateFactHook checks token against the hook's stored hash in
+// constant time. An unknown hook and a wrong token fail alike
+// (Unauthenticated), so the endpoint does not reveal which hooks exist.
+func (s *Webhooks) AuthenticateFactHook(ctx context.Context, ws, name, token string) error {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return err
+	}
+	h, err := s.store.GetFactHook(ctx, ws, name)
+	if err != nil && errs.KindOf(err) != errs.NotFound {
+		return err
+	}
+	want := h.TokenHash
+	if err != nil {
+		want = make([]byte, sha256.Size) // compare anyway: same time either way
+	}
+	if subtle.ConstantTimeCompare(hashToken(token), want) != 1 || err != nil || token == "" {
+		return errs.New(errs.Unauthenticated, "fact hook %q: missing or wrong token", name)
+	}
+	return nil
+}
+
+// ApplyFactHook sets the facts of entries in one revision, all or nothing,
+// after checking the hook's token.
+func (s *Webhooks) ApplyFactHook(ctx context.Context, ws, name, token string, entries []domain.FactsEntry) (int64, error) {
+	if err := s.AuthenticateFactHook(ctx, ws, name, token); err != nil {
+		return 0, err
+	}
+	if len(entries) == 0 {
+		return 0, errs.Field("body", "at least one entry is required")
+	}
+	if len(entries) > MaxBulkEntries {
+		return 0, &errs.FieldError{Field: "body", Rule: "at most " + strconv.Itoa(MaxBulkEntries) + " entries", Kind: errs.TooLarge}
+	}
+	ws, _ = workspace("workspace", ws)
+	return s.store.BulkSetFacts(ctx, ws, entries)
+}
