@@ -35,6 +35,10 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"History", testHistory},
 		{"Compaction", testCompaction},
 		{"ConcurrentWriters", testConcurrency},
+		{"VersionsPinAndDrift", testVersionsPinAndDrift},
+		{"VersionsRollbackAndValidation", testVersionsRollbackAndValidation},
+		{"Releases", testReleases},
+		{"PromotionExactlyOnce", testPromotionExactlyOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
