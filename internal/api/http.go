@@ -41,6 +41,11 @@ type Services struct {
 	Facts   *service.Facts
 	Changes *service.Changes
 	Hub     *watch.Hub
+	// Versions, Releases and Promotions may be nil: their services are
+	// then not mounted.
+	Versions   *service.Versions
+	Releases   *service.Releases
+	Promotions *service.Promotions
 }
 
 func (o *Options) defaults() {
@@ -62,6 +67,15 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+	if svc.Versions != nil {
+		mount(flagopsv1connect.NewVersionServiceHandler(NewVersionHandler(svc.Versions), opts...))
+	}
+	if svc.Releases != nil {
+		mount(flagopsv1connect.NewReleaseServiceHandler(NewReleaseHandler(svc.Releases), opts...))
+	}
+	if svc.Promotions != nil {
+		mount(flagopsv1connect.NewPromotionServiceHandler(NewPromotionHandler(svc.Promotions), opts...))
+	}
 }
 
 type observedKey struct{}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/scheduler"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
@@ -37,6 +38,12 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// SchedulerInterval is how often the scheduler ticks (default 10s);
+	// negative disables the scheduler on this instance.
+	SchedulerInterval time.Duration
+	// Clock is the scheduler's clock (default the system clock); tests pass
+	// a scheduler.FakeClock.
+	Clock scheduler.Clock
 }
 
 func (c *Config) defaults() {
@@ -55,6 +62,12 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.SchedulerInterval == 0 {
+		c.SchedulerInterval = 10 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = scheduler.SystemClock{}
+	}
 }
 
 // Server is a running flagops server. Its methods are safe for concurrent use.
@@ -66,9 +79,14 @@ type Server struct {
 	http  *http.Server
 	addr  string
 
-	served   chan struct{} // closed when Serve returns
-	stopOnce sync.Once
-	stopErr  error
+	served chan struct{} // closed when Serve returns
+	// stopScheduler ends the scheduler; schedulerDone is closed when it has
+	// given up leadership.
+	stopScheduler context.CancelFunc
+	schedulerDone chan struct{}
+	promotions    *service.Promotions
+	stopOnce      sync.Once
+	stopErr       error
 }
 
 // Start opens and migrates the store and starts serving; it returns once the
@@ -104,6 +122,8 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.addr = ln.Addr().String()
+	s.promotions = service.NewPromotions(s.store, s.cfg.Clock.Now)
+	s.startScheduler()
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -139,14 +159,20 @@ func (s *Server) routes() http.Handler {
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
+	versions := service.NewVersions(s.store)
 	mux := http.NewServeMux()
 	api.Mount(mux, api.Services{
 		Catalog: service.NewCatalog(s.store),
 		Facts:   service.NewFacts(s.store),
 		Changes: service.NewChanges(s.store),
 		Hub:     s.hub,
+
+		Versions:   versions,
+		Releases:   service.NewReleases(s.store),
+		Promotions: s.promotions,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
+	route(api.ResolveRoute, api.ResolveHandler(versions, opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
@@ -177,6 +203,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
 }
 
+// startScheduler runs the background tasks (promotions) on whichever
+// instance holds the scheduler lock; on SQLite this instance always does.
+func (s *Server) startScheduler() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopScheduler, s.schedulerDone = cancel, make(chan struct{})
+	if s.cfg.SchedulerInterval < 0 {
+		close(s.schedulerDone)
+		return
+	}
+	sch := scheduler.New(s.cfg.Clock, s.store.LeaderLock(store.SchedulerLockID), s.log,
+		scheduler.Task{Name: "promotions", Run: s.promotions.Tick})
+	go func() {
+		defer close(s.schedulerDone)
+		_ = sch.Run(ctx, s.cfg.SchedulerInterval)
+	}()
+}
+
 // Addr returns the bound address (host:port).
 func (s *Server) Addr() string { return s.addr }
 
@@ -197,6 +240,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, s.http.Close())
 		}
 		<-s.served
+		s.stopScheduler()
+		<-s.schedulerDone
 		s.hub.Close()
 		if cerr := s.store.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))

@@ -314,7 +314,7 @@ func TestPolicyValidation(t *testing.T) {
 		{"same environments", domain.PromotionPolicy{To: "staging"}, "policy.to"},
 		{"freezes cover the allowed windows", domain.PromotionPolicy{
 			AllowedWindows: []domain.Window{{Days: []string{"mon"}, From: "09:00", To: "17:00"}},
-			FreezeWindows: []domain.Window{{Days: []string{"mon"}, From: "08:00", To: "12:00"}, {Days: []string{"mon"}, From: "11:00", To: "18:00"}},
+			FreezeWindows:  []domain.Window{{Days: []string{"mon"}, From: "08:00", To: "12:00"}, {Days: []string{"mon"}, From: "11:00", To: "18:00"}},
 		}, "policy.freezeWindows"},
 		{"schedule only fires in freezes", domain.PromotionPolicy{Schedule: "0 12 * * sat",
 			FreezeWindows: []domain.Window{{Days: []string{"sat", "sun"}, From: "00:00", To: "24:00"}}}, "policy.schedule"},

@@ -70,6 +70,10 @@ type Clients struct {
 	Catalog flagopsv1connect.CatalogServiceClient
 	Facts   flagopsv1connect.FactServiceClient
 	Changes flagopsv1connect.ChangeServiceClient
+
+	Versions   flagopsv1connect.VersionServiceClient
+	Releases   flagopsv1connect.ReleaseServiceClient
+	Promotions flagopsv1connect.PromotionServiceClient
 }
 
 // NewClients returns Connect clients of the server at baseURL over hc
@@ -79,6 +83,10 @@ func NewClients(hc *http.Client, baseURL string, opts ...connect.ClientOption) C
 		Catalog: flagopsv1connect.NewCatalogServiceClient(hc, baseURL, opts...),
 		Facts:   flagopsv1connect.NewFactServiceClient(hc, baseURL, opts...),
 		Changes: flagopsv1connect.NewChangeServiceClient(hc, baseURL, opts...),
+
+		Versions:   flagopsv1connect.NewVersionServiceClient(hc, baseURL, opts...),
+		Releases:   flagopsv1connect.NewReleaseServiceClient(hc, baseURL, opts...),
+		Promotions: flagopsv1connect.NewPromotionServiceClient(hc, baseURL, opts...),
 	}
 }
 

@@ -3,8 +3,8 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flagops/flagops/internal/domain"
