@@ -105,6 +105,10 @@ flag given on the command line wins.`,
 		a.factsCommand(),
 		a.historyCommand(),
 		a.watchCommand(),
+		a.driftCommand(),
+		a.releasesCommand(),
+		a.promoteCommand(),
+		a.promotionsCommand(),
 	)
 	return root
 }
@@ -181,6 +185,10 @@ type clients struct {
 	catalog flagopsv1connect.CatalogServiceClient
 	facts   flagopsv1connect.FactServiceClient
 	changes flagopsv1connect.ChangeServiceClient
+
+	versions   flagopsv1connect.VersionServiceClient
+	releases   flagopsv1connect.ReleaseServiceClient
+	promotions flagopsv1connect.PromotionServiceClient
 }
 
 func (a *app) clients() clients {
@@ -191,6 +199,10 @@ func (a *app) clients() clients {
 		catalog: flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
 		facts:   flagopsv1connect.NewFactServiceClient(hc, base, opts...),
 		changes: flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+
+		versions:   flagopsv1connect.NewVersionServiceClient(hc, base, opts...),
+		releases:   flagopsv1connect.NewReleaseServiceClient(hc, base, opts...),
+		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
 	}
 }
 

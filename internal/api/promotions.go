@@ -22,7 +22,9 @@ type PromotionHandler struct {
 var _ flagopsv1connect.PromotionServiceHandler = (*PromotionHandler)(nil)
 
 // NewPromotionHandler returns the PromotionService handler on svc.
-func NewPromotionHandler(svc *service.Promotions) *PromotionHandler { return &PromotionHandler{svc: svc} }
+func NewPromotionHandler(svc *service.Promotions) *PromotionHandler {
+	return &PromotionHandler{svc: svc}
+}
 
 func promotionOut(p domain.Promotion) *flagopsv1.Promotion {
 	return &flagopsv1.Promotion{Id: p.ID, Workspace: p.Workspace, Project: p.Project, From: p.From, To: p.To, Version: p.Version,

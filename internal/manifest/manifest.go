@@ -1,6 +1,6 @@
 // Package manifest reads flagops manifests: multi-document YAML in which every
 // document has a kind (Workspace, Environment, Target, EnvironmentSet,
-// Project, Facts) and describes one object in domain terms. It is pure: it
+// Project, Facts, Release, PromotionPolicy) and describes one object in domain terms. It is pure: it
 // reads bytes and returns domain values, validated, so that a caller can
 // refuse a whole set of files before it changes anything.
 //
@@ -31,6 +31,10 @@ const (
 	KindTarget         = "Target"
 	KindProject        = "Project"
 	KindFacts          = "Facts"
+	// KindRelease and KindPromotionPolicy come after the catalog they
+	// refer to; see versions.go.
+	KindRelease         = "Release"
+	KindPromotionPolicy = "PromotionPolicy"
 )
 
 // Facts is the object of a Facts document: values attached to one scope.
@@ -77,6 +81,10 @@ func (d Document) Name() string {
 		return "project/" + o.Name
 	case Facts:
 		return "facts " + o.Scope.String()
+	case domain.Release:
+		return "release/" + o.Project + "@" + o.Version
+	case domain.PromotionPolicy:
+		return "promotionpolicy/" + o.Project + ":" + o.From + "->" + o.To
 	}
 	return strings.ToLower(d.Kind)
 }
@@ -152,7 +160,9 @@ var kinds = map[string]kind{
 		p.Normalize()
 		return ws, p, nil
 	}},
-	KindFacts: {rank: 5, fields: []string{"workspace", "scope", "values"}, decode: decodeFacts},
+	KindFacts:           {rank: 5, fields: []string{"workspace", "scope", "values"}, decode: decodeFacts},
+	KindRelease:         {rank: 6, fields: releaseFields, decode: decodeRelease},
+	KindPromotionPolicy: {rank: 7, fields: policyFields, decode: decodePolicy},
 }
 
 // Kinds returns the known kinds in dependency order.
