@@ -27,6 +27,9 @@ type PromotionStore interface {
 
 var _ PromotionStore = (*store.Store)(nil)
 
+// SchedulerActor is the actor of the changes automatic promotions make.
+const SchedulerActor = "flagops-scheduler"
+
 // Promotions manages promotion policies and promotions, and is the
 // scheduler task that runs due promotions (Tick). It is safe for concurrent
 // use.
@@ -245,6 +248,9 @@ func runPending(now time.Time) func(domain.Promotion, store.PromotionState) (sto
 // its own transaction that re-checks the state, so running Tick on two
 // instances at once promotes nothing twice.
 func (p *Promotions) Tick(ctx context.Context, now time.Time) error {
+	if domain.OriginFrom(ctx).Actor == "" {
+		ctx = domain.WithOrigin(ctx, domain.Origin{Actor: SchedulerActor})
+	}
 	refs, err := p.store.ListPromotionPolicies(ctx, "", "")
 	if err != nil {
 		return fmt.Errorf("promotion tick: %w", err)
