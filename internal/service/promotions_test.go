@@ -398,3 +398,69 @@ func TestSchedulerExactlyOnce(t *testing.T) {
 		w.want("1.1.0", domain.PromotionDone, domain.PromotionDone)
 	})
 }
+
+// TestVersionAndReleaseValidation checks that bad input names its field
+// and changes nothing.
+func TestVersionAndReleaseValidation(t *testing.T) {
+	st := openStore(t, store.Options{DataDir: t.TempDir()})
+	w := newWorld(t, st)
+	rel := service.NewReleases(st)
+	before, _ := st.Revision(w.ctx)
+	good := domain.Artifact{Name: "shop", Platform: "linux/amd64", URL: "https://dl.example.com/shop", SHA256: strings.Repeat("a", 64)}
+	bad := good
+	bad.SHA256 = "abc"
+	tests := []struct {
+		name  string
+		call  func() error
+		field string
+	}{
+		{"version with spaces", func() error {
+			_, _, err := w.ver.SetVersion(w.ctx, service.SetVersionRequest{Project: "shop", Environment: "prod", Version: "1 0"})
+			return err
+		}, "version"},
+		{"version over 128 characters", func() error {
+			_, _, err := w.ver.SetVersion(w.ctx, service.SetVersionRequest{Project: "shop", Environment: "prod", Version: strings.Repeat("9", 129)})
+			return err
+		}, "version"},
+		{"unknown environment", func() error {
+			_, _, err := w.ver.SetVersion(w.ctx, service.SetVersionRequest{Project: "shop", Environment: "qa", Version: "1"})
+			return err
+		}, "environment"},
+		{"unknown status", func() error {
+			_, _, err := w.ver.Report(w.ctx, "", domain.DeployedVersion{Project: "shop", Target: "eu-1", Version: "1", Status: "fine"})
+			return err
+		}, "status"},
+		{"artifact sha256", func() error {
+			_, err := rel.Create(w.ctx, "", domain.Release{Project: "shop", Version: "1", Artifacts: []domain.Artifact{good, bad}})
+			return err
+		}, "release.artifacts[1].sha256"},
+		{"short commit", func() error {
+			_, err := rel.Create(w.ctx, "", domain.Release{Project: "shop", Version: "1", Commits: map[string]string{"github.com/acme/shop": "3f2a9c0"}})
+			return err
+		}, "release.commits.github.com/acme/shop"},
+		{"find by a short sha256", func() error {
+			_, err := rel.Find(w.ctx, service.FindRequest{SHA256: "abc"})
+			return err
+		}, "sha256"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if errs.KindOf(err) != errs.Invalid || errs.FieldOf(err) != tc.field {
+				t.Fatalf("err = %v (field %q); want Invalid on %q", err, errs.FieldOf(err), tc.field)
+			}
+		})
+	}
+	if after, _ := st.Revision(w.ctx); after != before {
+		t.Fatalf("refused requests moved the revision from %d to %d", before, after)
+	}
+	// Setting the version a deployment already has changes nothing, and in
+	// particular does not pause promotion.
+	w.set("prod", "1.0.0")
+	if _, err := w.pro.SetHold(w.ctx, domain.Hold{Project: "shop", Environment: "prod"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, rev, err := w.ver.SetVersion(w.ctx, service.SetVersionRequest{Project: "shop", Environment: "prod", Version: "1.0.0"}); err != nil || rev != 0 {
+		t.Fatalf("SetVersion of the current version = %d, %v; want no revision", rev, err)
+	}
+}

@@ -235,10 +235,13 @@ func (s *Store) SetDesiredVersion(ctx context.Context, ws string, v SetVersion) 
 		if err != nil {
 			return err
 		}
-		if _, err := t.setDesired(ctx, ws, v.Project, env, v.Target, v.Version, v.Reason, 0); err != nil {
+		changed, err := t.setDesired(ctx, ws, v.Project, env, v.Target, v.Version, v.Reason, 0)
+		if err != nil {
 			return err
 		}
-		if v.Pause {
+		// Only a change pauses automation: re-setting the current version
+		// (an idempotent deploy script) must not hold promotions.
+		if changed && v.Pause {
 			if err := t.pause(ctx, ws, v.Project, env, "manual version change by "+t.origin.Actor); err != nil {
 				return err
 			}
