@@ -221,8 +221,18 @@ func (t *wtx) setDesired(ctx context.Context, ws, project, env, target, version,
 		domain.VersionChange{Version: version, Reason: reason, Promotion: promotion})
 }
 
-// pause holds automatic promotion into env of project, for a person's change.
+// pause holds automatic promotion into env of project, for a person's
+// change. Without a policy promoting into env there is nothing to hold, and
+// a hold would only surprise whoever writes the first policy later (creating
+// a policy is a person's decision too).
 func (t *wtx) pause(ctx context.Context, ws, project, env, reason string) error {
+	var n int
+	if err := t.queryRow(ctx, "SELECT COUNT(*) FROM promotion_policies WHERE workspace = ? AND project = ? AND to_env = ?", ws, project, env).Scan(&n); err != nil {
+		return fmt.Errorf("read promotion policies: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
 	return t.putHold(ctx, domain.Hold{Workspace: ws, Project: project, Environment: env, Reason: reason, Actor: t.origin.Actor, Since: t.now})
 }
 

@@ -102,6 +102,14 @@ func testVersionsRollbackAndValidation(t *testing.T, h *harness) {
 	if rev := h.setVersion("prod", "", "1.1.0"); rev != 0 {
 		t.Fatalf("setting the same version again wrote revision %d", rev)
 	}
+	// With no policy promoting into prod there is nothing to pause; with
+	// one, a rollback (a person's change) pauses it.
+	if holds, _ := h.s.ListHolds(h.ctx, ws); len(holds) != 0 {
+		t.Fatalf("holds without any policy: %+v", holds)
+	}
+	if _, _, err := h.s.PutPromotionPolicy(h.ctx, ws, domain.PromotionPolicy{Project: "shop", From: "staging", To: "prod"}); err != nil {
+		t.Fatalf("PutPromotionPolicy: %v", err)
+	}
 	v, rev, err := h.s.Rollback(h.ctx, ws, "shop", "prod", "", "", "")
 	if err != nil || rev == 0 || v.Version != "1.0.0" || !strings.Contains(v.Reason, "rollback") {
 		t.Fatalf("Rollback = %+v, %d, %v", v, rev, err)
