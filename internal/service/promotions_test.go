@@ -261,6 +261,24 @@ func TestPromotionConditions(t *testing.T) {
 			w.tick()
 			w.want("6.0.0", domain.PromotionDone, domain.PromotionRefused) // a rejected version is not asked for again
 		}},
+		{"approved inside a freeze waits as pending", func(t *testing.T, w *world) {
+			now := w.clock.Now()
+			w.policy(domain.PromotionPolicy{RequireApproval: true,
+				FreezeWindows: []domain.Window{{Start: now.Add(time.Hour), End: now.Add(3 * time.Hour), Reason: "release freeze"}}})
+			w.stagingRuns("6.5.0")
+			w.tick()
+			w.want("", domain.PromotionWaitingApproval)
+			w.clock.Advance(2 * time.Hour) // the freeze has begun
+			p, err := w.pro.Approve(w.ctx, "", w.promotions()[0].ID, "")
+			if err != nil || p.State != domain.PromotionPending || !strings.Contains(p.Reason, "release freeze") {
+				t.Fatalf("Approve in a freeze = %+v, %v", p, err)
+			}
+			w.tick()
+			w.want("", domain.PromotionPending)
+			w.clock.Advance(2 * time.Hour) // the freeze is over
+			w.tick()
+			w.want("6.5.0", domain.PromotionDone)
+		}},
 		{"manual change pauses automation until resumed", func(t *testing.T, w *world) {
 			w.policy(domain.PromotionPolicy{})
 			w.set("prod", "0.9.0") // a person: pauses promotion into prod
