@@ -93,6 +93,15 @@ func testVersionsPinAndDrift(t *testing.T, h *harness) {
 	if err != nil || len(cs) != 3 { // pin, report, unpin
 		t.Fatalf("changes of shop@prod/eu-2 = %d, %v; want 3", len(cs), err)
 	}
+	// The actor filter keeps one actor's entries, with the other filters.
+	agent := domain.WithOrigin(h.ctx, domain.Origin{Actor: "agent-eu-1"})
+	if _, _, err := h.s.ReportDeployed(agent, ws, domain.DeployedVersion{Project: "shop", Target: "eu-1", Version: "1.1.0", Status: domain.StatusDegraded}); err != nil {
+		t.Fatalf("ReportDeployed: %v", err)
+	}
+	cs, _, err = h.s.ListChanges(h.ctx, domain.ChangeQuery{Actor: "agent-eu-1", KeyPrefix: "shop@prod"})
+	if err != nil || len(cs) != 1 || cs[0].Kind != domain.KindDeployedVersion || cs[0].Actor != "agent-eu-1" {
+		t.Fatalf("changes by agent-eu-1 = %+v, %v; want its one report", cs, err)
+	}
 }
 
 func testVersionsRollbackAndValidation(t *testing.T, h *harness) {
