@@ -190,6 +190,22 @@ func (p *applier) apply(ctx context.Context, d manifest.Document) error {
 	if f, ok := d.Object.(manifest.Facts); ok {
 		return p.applyFacts(ctx, ws, d.Name(), f)
 	}
+	switch o := d.Object.(type) {
+	case domain.Release:
+		result, err := p.applyRelease(ctx, ws, o)
+		if err != nil {
+			return err
+		}
+		p.report(d.Name(), result)
+		return nil
+	case domain.PromotionPolicy:
+		result, err := p.applyPolicy(ctx, ws, o)
+		if err != nil {
+			return err
+		}
+		p.report(d.Name(), result)
+		return nil
+	}
 	result, err := p.applyObject(ctx, ws, d.Object)
 	if err != nil {
 		return err

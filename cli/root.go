@@ -115,6 +115,10 @@ flag given on the command line wins.`,
 		a.evalCommand(),
 		a.webhooksCommand(),
 		a.hooksCommand(),
+		a.driftCommand(),
+		a.releasesCommand(),
+		a.promoteCommand(),
+		a.promotionsCommand(),
 	)
 	return root
 }
@@ -188,11 +192,14 @@ func (a *app) addClientFlags(cmd *cobra.Command) {
 
 // clients are the API clients of one command.
 type clients struct {
-	catalog  flagopsv1connect.CatalogServiceClient
-	facts    flagopsv1connect.FactServiceClient
-	changes  flagopsv1connect.ChangeServiceClient
-	flags    flagopsv1connect.FlagServiceClient
-	webhooks flagopsv1connect.WebhookServiceClient
+	catalog    flagopsv1connect.CatalogServiceClient
+	facts      flagopsv1connect.FactServiceClient
+	changes    flagopsv1connect.ChangeServiceClient
+	flags      flagopsv1connect.FlagServiceClient
+	webhooks   flagopsv1connect.WebhookServiceClient
+	versions   flagopsv1connect.VersionServiceClient
+	releases   flagopsv1connect.ReleaseServiceClient
+	promotions flagopsv1connect.PromotionServiceClient
 }
 
 func (a *app) clients() clients {
@@ -200,11 +207,14 @@ func (a *app) clients() clients {
 	hc := http1Client()
 	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
 	return clients{
-		catalog:  flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
-		facts:    flagopsv1connect.NewFactServiceClient(hc, base, opts...),
-		changes:  flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
-		flags:    flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
-		webhooks: flagopsv1connect.NewWebhookServiceClient(hc, base, opts...),
+		catalog:    flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
+		facts:      flagopsv1connect.NewFactServiceClient(hc, base, opts...),
+		changes:    flagopsv1connect.NewChangeServiceClient(hc, base, opts...),
+		flags:      flagopsv1connect.NewFlagServiceClient(hc, base, opts...),
+		webhooks:   flagopsv1connect.NewWebhookServiceClient(hc, base, opts...),
+		versions:   flagopsv1connect.NewVersionServiceClient(hc, base, opts...),
+		releases:   flagopsv1connect.NewReleaseServiceClient(hc, base, opts...),
+		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
 	}
 }
 

@@ -149,12 +149,18 @@ servers.`,
 }
 
 func (a *app) versionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the build version",
-		Long:    `Version prints the version flagops was built as, and the Go version.`,
-		Example: `  flagops version`,
-		Args:    cobra.NoArgs,
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the build version, or set, get and report deployment versions",
+		Long: `Version alone prints the version flagops was built as, and the Go version.
+
+Its subcommands manage the versions of deployments: the desired version of a
+project in an environment (or pinned on one target), what agents report as
+deployed, rollbacks and the history of desired versions.`,
+		Example: `  flagops version
+  flagops version set shop prod 1.4.2
+  flagops version get shop prod`,
+		Args: cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
 			v := Version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -167,4 +173,6 @@ func (a *app) versionCommand() *cobra.Command {
 			fmt.Fprintf(a.stdout, "flagops %s (%s)\n", v, goVersion)
 		},
 	}
+	a.addVersionCommands(cmd)
+	return cmd
 }

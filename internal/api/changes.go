@@ -46,7 +46,7 @@ func (h *ChangeHandler) ListChanges(ctx context.Context, req *connect.Request[fl
 		return nil, err
 	}
 	changes, next, err := h.svc.ListChanges(ctx, domain.ChangeQuery{
-		Workspace: m.GetWorkspace(), Kind: m.GetKind(), Key: m.GetKey(), KeyPrefix: m.GetKeyPrefix(),
+		Workspace: m.GetWorkspace(), Actor: m.GetActor(), Kind: m.GetKind(), Key: m.GetKey(), KeyPrefix: m.GetKeyPrefix(),
 		FromRevision: m.GetFromRevision(), ToRevision: m.GetToRevision(), Since: since, Until: until,
 		Limit: int(m.GetPageSize()), PageToken: m.GetPageToken(),
 	})

@@ -46,6 +46,11 @@ type Services struct {
 	Hub   *watch.Hub
 	// Webhooks may be nil: WebhookService is then not mounted.
 	Webhooks *service.Webhooks
+	// Versions, Releases and Promotions may be nil: their services are
+	// then not mounted.
+	Versions   *service.Versions
+	Releases   *service.Releases
+	Promotions *service.Promotions
 }
 
 func (o *Options) defaults() {
@@ -72,6 +77,15 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	}
 	if svc.Webhooks != nil {
 		mount(flagopsv1connect.NewWebhookServiceHandler(NewWebhookHandler(svc.Webhooks), opts...))
+	}
+	if svc.Versions != nil {
+		mount(flagopsv1connect.NewVersionServiceHandler(NewVersionHandler(svc.Versions), opts...))
+	}
+	if svc.Releases != nil {
+		mount(flagopsv1connect.NewReleaseServiceHandler(NewReleaseHandler(svc.Releases), opts...))
+	}
+	if svc.Promotions != nil {
+		mount(flagopsv1connect.NewPromotionServiceHandler(NewPromotionHandler(svc.Promotions), opts...))
 	}
 }
 

@@ -59,9 +59,10 @@ func FactChangeKey(s Scope, key string) string { return s.String() + ":" + key }
 // is exclusive (entries after it), ToRevision inclusive. Since is inclusive,
 // Until exclusive. KeyPrefix matches keys that start with it (a scope's facts
 // are "SCOPE:"). Limit defaults to 100 and is capped at 1000; PageToken
-// continues a previous query.
+// continues a previous query. Actor matches the recorded actor exactly.
 type ChangeQuery struct {
 	Workspace    string
+	Actor        string
 	Kind         string
 	Key          string
 	KeyPrefix    string

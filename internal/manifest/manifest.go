@@ -1,6 +1,7 @@
 // Package manifest reads flagops manifests: multi-document YAML in which every
 // document has a kind (Workspace, Environment, Target, EnvironmentSet,
-// Project, Facts, Segment, Flag) and describes one object in domain terms. It is pure: it
+// Project, Facts, Segment, Flag, Release, PromotionPolicy) and describes one
+// object in domain terms. It is pure: it
 // reads bytes and returns domain values, validated, so that a caller can
 // refuse a whole set of files before it changes anything.
 //
@@ -32,6 +33,10 @@ const (
 	KindTarget         = "Target"
 	KindProject        = "Project"
 	KindFacts          = "Facts"
+	// KindRelease and KindPromotionPolicy come after the catalog they
+	// refer to; see versions.go.
+	KindRelease         = "Release"
+	KindPromotionPolicy = "PromotionPolicy"
 )
 
 // Facts is the object of a Facts document: values attached to one scope.
@@ -82,6 +87,10 @@ func (d Document) Name() string {
 		return "flag/" + o.Project + "/" + o.Key
 	case flag.Segment:
 		return "segment/" + o.Project + "/" + o.Key
+	case domain.Release:
+		return "release/" + o.Project + "@" + o.Version
+	case domain.PromotionPolicy:
+		return "promotionpolicy/" + o.Project + ":" + o.From + "->" + o.To
 	}
 	return strings.ToLower(d.Kind)
 }
@@ -159,8 +168,10 @@ var kinds = map[string]kind{
 	}},
 	KindFacts: {rank: 5, fields: []string{"workspace", "scope", "values"}, decode: decodeFacts},
 	// Segments before flags, since flag rules refer to segments.
-	KindSegment: {rank: 6, fields: []string{"workspace", "project", "key", "name", "description", "include", "exclude", "rules"}, decode: decodeSegment},
-	KindFlag:    {rank: 7, fields: []string{"workspace", "project", "key", "name", "description", "tags", "type", "salt", "variations", "environments"}, decode: decodeFlag},
+	KindSegment:         {rank: 6, fields: []string{"workspace", "project", "key", "name", "description", "include", "exclude", "rules"}, decode: decodeSegment},
+	KindFlag:            {rank: 7, fields: []string{"workspace", "project", "key", "name", "description", "tags", "type", "salt", "variations", "environments"}, decode: decodeFlag},
+	KindRelease:         {rank: 8, fields: releaseFields, decode: decodeRelease},
+	KindPromotionPolicy: {rank: 9, fields: policyFields, decode: decodePolicy},
 }
 
 // Kinds returns the known kinds in dependency order.

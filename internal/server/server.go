@@ -20,6 +20,7 @@ import (
 	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/render"
+	"github.com/flagops/flagops/internal/scheduler"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
@@ -58,6 +59,12 @@ type Config struct {
 	// rules (docs/integrations.md); empty disables git write-back.
 	GitWritebackConfig string
 	Logger             *slog.Logger
+	// SchedulerInterval is how often the scheduler ticks (default 10s);
+	// negative disables the scheduler on this instance.
+	SchedulerInterval time.Duration
+	// Clock is the scheduler's clock (default the system clock); tests pass
+	// a scheduler.FakeClock.
+	Clock scheduler.Clock
 }
 
 func (c *Config) defaults() {
@@ -75,6 +82,12 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.SchedulerInterval == 0 {
+		c.SchedulerInterval = 10 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = scheduler.SystemClock{}
 	}
 }
 
@@ -94,9 +107,14 @@ type Server struct {
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 
-	served   chan struct{} // closed when Serve returns
-	stopOnce sync.Once
-	stopErr  error
+	served chan struct{} // closed when Serve returns
+	// stopScheduler ends the scheduler; schedulerDone is closed when it has
+	// given up leadership.
+	stopScheduler context.CancelFunc
+	schedulerDone chan struct{}
+	promotions    *service.Promotions
+	stopOnce      sync.Once
+	stopErr       error
 }
 
 // Start opens and migrates the store and starts serving; it returns once the
@@ -139,6 +157,8 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.addr = ln.Addr().String()
+	s.promotions = service.NewPromotions(s.store, s.cfg.Clock.Now)
+	s.startScheduler()
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -175,15 +195,19 @@ func (s *Server) routes() http.Handler {
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
+	versions := service.NewVersions(s.store)
 	mux := http.NewServeMux()
 	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
-		Catalog:  service.NewCatalog(s.store),
-		Facts:    service.NewFacts(s.store),
-		Changes:  service.NewChanges(s.store),
-		Flags:    service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
-		Hub:      s.hub,
-		Webhooks: webhooks,
+		Catalog:    service.NewCatalog(s.store),
+		Facts:      service.NewFacts(s.store),
+		Changes:    service.NewChanges(s.store),
+		Flags:      service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
+		Hub:        s.hub,
+		Webhooks:   webhooks,
+		Versions:   versions,
+		Releases:   service.NewReleases(s.store),
+		Promotions: s.promotions,
 	}, opt)
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
 	// The render bundle evaluates flags from the same fresh snapshots as
@@ -193,6 +217,7 @@ func (s *Server) routes() http.Handler {
 		Revision: s.hub,
 		Flags:    render.SnapshotFlags{Source: freshSnapshots{s.flags.snaps, s.flags.sync}},
 	}), opt))
+	route(api.ResolveRoute, api.ResolveHandler(versions, opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
@@ -225,6 +250,27 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
 }
 
+// startScheduler runs the background tasks (promotions, scheduled flag
+// changes and progressive rollouts) on whichever instance holds the
+// scheduler lock; on SQLite this instance always does. Each task re-checks
+// state inside its own transactions, so a due item runs exactly once even
+// across a failover.
+func (s *Server) startScheduler() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopScheduler, s.schedulerDone = cancel, make(chan struct{})
+	if s.cfg.SchedulerInterval < 0 {
+		close(s.schedulerDone)
+		return
+	}
+	sch := scheduler.New(s.cfg.Clock, s.store.LeaderLock(store.SchedulerLockID), s.log,
+		scheduler.Task{Name: "promotions", Run: s.promotions.Tick},
+		scheduler.Task{Name: "flag-schedules", Run: s.store.RunDue})
+	go func() {
+		defer close(s.schedulerDone)
+		_ = sch.Run(ctx, s.cfg.SchedulerInterval)
+	}()
+}
+
 // Addr returns the bound address (host:port).
 func (s *Server) Addr() string { return s.addr }
 
@@ -246,6 +292,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-s.served
 		s.stopBackground()
+		s.stopScheduler()
+		<-s.schedulerDone
 		s.hub.Close()
 		if cerr := s.store.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))

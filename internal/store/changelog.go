@@ -162,6 +162,9 @@ func (s *Store) ListChanges(ctx context.Context, q domain.ChangeQuery) ([]domain
 	if q.Workspace != "" {
 		add("workspace = ?", q.Workspace)
 	}
+	if q.Actor != "" {
+		add("actor = ?", q.Actor)
+	}
 	if q.Kind != "" {
 		add("kind = ?", q.Kind)
 	}

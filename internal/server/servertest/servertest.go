@@ -71,6 +71,10 @@ type Clients struct {
 	Facts   flagopsv1connect.FactServiceClient
 	Changes flagopsv1connect.ChangeServiceClient
 	Flags   flagopsv1connect.FlagServiceClient
+
+	Versions   flagopsv1connect.VersionServiceClient
+	Releases   flagopsv1connect.ReleaseServiceClient
+	Promotions flagopsv1connect.PromotionServiceClient
 }
 
 // NewClients returns Connect clients of the server at baseURL over hc
@@ -81,6 +85,10 @@ func NewClients(hc *http.Client, baseURL string, opts ...connect.ClientOption) C
 		Facts:   flagopsv1connect.NewFactServiceClient(hc, baseURL, opts...),
 		Changes: flagopsv1connect.NewChangeServiceClient(hc, baseURL, opts...),
 		Flags:   flagopsv1connect.NewFlagServiceClient(hc, baseURL, opts...),
+
+		Versions:   flagopsv1connect.NewVersionServiceClient(hc, baseURL, opts...),
+		Releases:   flagopsv1connect.NewReleaseServiceClient(hc, baseURL, opts...),
+		Promotions: flagopsv1connect.NewPromotionServiceClient(hc, baseURL, opts...),
 	}
 }
 

@@ -36,6 +36,10 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Compaction", testCompaction},
 		{"ConcurrentWriters", testConcurrency},
 		{"Webhooks", testWebhooks},
+		{"VersionsPinAndDrift", testVersionsPinAndDrift},
+		{"VersionsRollbackAndValidation", testVersionsRollbackAndValidation},
+		{"Releases", testReleases},
+		{"PromotionExactlyOnce", testPromotionExactlyOnce},
 	}
 	tests = append(tests, flagTests...)
 	for _, tc := range tests {

@@ -1,0 +1,92 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagops/flagops/internal/scheduler"
+)
+
+// flipLock leads while its field says so.
+type flipLock struct {
+	mu   sync.Mutex
+	lead bool
+}
+
+func (l *flipLock) TryLock(context.Context) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lead, nil
+}
+func (l *flipLock) Unlock(context.Context) error { return nil }
+
+func TestTick(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		name    string
+		lead    bool
+		wantRun []string
+		wantErr bool
+	}{
+		{"leader runs every task, a failing one does not stop the others", true, []string{"a", "b"}, true},
+		{"follower runs nothing", false, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []string
+			var seen time.Time
+			clock := scheduler.NewFakeClock(start)
+			s := scheduler.New(clock, &flipLock{lead: tc.lead}, log,
+				scheduler.Task{Name: "a", Run: func(_ context.Context, now time.Time) error {
+					ran, seen = append(ran, "a"), now
+					return errors.New("boom")
+				}},
+				scheduler.Task{Name: "b", Run: func(context.Context, time.Time) error { ran = append(ran, "b"); return nil }},
+			)
+			err := s.Tick(context.Background())
+			if (err != nil) != tc.wantErr || len(ran) != len(tc.wantRun) || s.Leader() != tc.lead {
+				t.Fatalf("Tick = %v, ran %v, leader %v", err, ran, s.Leader())
+			}
+			if tc.lead && !seen.Equal(start) {
+				t.Fatalf("task saw %v; want the clock's %v", seen, start)
+			}
+		})
+	}
+}
+
+// TestRunFollowsTheFakeClock checks that Run ticks once per interval of the
+// fake clock, without sleeping for schedule time.
+func TestRunFollowsTheFakeClock(t *testing.T) {
+	clock := scheduler.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ticks := make(chan time.Time, 10)
+	s := scheduler.New(clock, scheduler.AlwaysLeader{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		scheduler.Task{Name: "t", Run: func(_ context.Context, now time.Time) error { ticks <- now; return nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, time.Minute) }()
+	first := <-ticks
+	for i := 1; i <= 3; i++ {
+		// Advance until Run's waiter has been registered and fires.
+		var got time.Time
+		for got.IsZero() {
+			clock.Advance(time.Minute)
+			select {
+			case got = <-ticks:
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if got.Sub(first) < time.Duration(i)*time.Minute {
+			t.Fatalf("tick %d at %v; want at least %v after %v", i, got, time.Duration(i)*time.Minute, first)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v; want context.Canceled", err)
+	}
+}
