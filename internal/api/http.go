@@ -33,6 +33,9 @@ type Options struct {
 	Metrics *Metrics
 	// MaxRequestBytes caps a request message or body.
 	MaxRequestBytes int64
+	// Auth authenticates callers. When nil every caller is anonymous, so
+	// only public routes are allowed: a missing authenticator fails closed.
+	Auth *auth.Authenticator
 }
 
 // Services are what the handlers call.
@@ -40,6 +43,8 @@ type Services struct {
 	Catalog *service.Catalog
 	Facts   *service.Facts
 	Changes *service.Changes
+	Secrets *service.Secrets
+	Access  *service.Access
 	Hub     *watch.Hub
 }
 
@@ -55,13 +60,15 @@ func (o *Options) defaults() {
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	opt.defaults()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics}),
+		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
 	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
 	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
+	mount(flagopsv1connect.NewSecretServiceHandler(NewSecretHandler(svc.Secrets), opts...))
+	mount(flagopsv1connect.NewAccessServiceHandler(NewAccessHandler(svc.Access), opts...))
 }
 
 type observedKey struct{}
@@ -153,7 +160,7 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, opt.MaxRequestBytes)
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		ctx, err := begin(r.Context(), r.Header)
+		ctx, err := begin(r.Context(), opt.Auth, r.Header)
 		if err == nil {
 			err = auth.Authorize(ctx, route, nil)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
@@ -37,6 +40,13 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// InsecureDev turns authentication and authorization off: every caller
+	// is allowed and may name itself with the X-Flagops-Actor header. Start
+	// refuses it unless Listen is a loopback address.
+	InsecureDev bool
+	// TLSCert and TLSKey are PEM files; set both to serve HTTPS (HTTP/2
+	// negotiated by ALPN), or neither for plain HTTP with h2c.
+	TLSCert, TLSKey string
 }
 
 func (c *Config) defaults() {
@@ -65,6 +75,9 @@ type Server struct {
 	hub   *watch.Hub
 	http  *http.Server
 	addr  string
+	tls   bool
+	// routes are the plain HTTP routes, for the authorization matrix test.
+	routes []string
 
 	served   chan struct{} // closed when Serve returns
 	stopOnce sync.Once
@@ -91,9 +104,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context) error {
+	if err := s.checkModes(); err != nil {
+		return err
+	}
 	applied, err := s.store.Migrate(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate store: %w", err)
+	}
+	kr, err := secrets.Load(s.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("load master keys: %w", err)
+	}
+	if err := s.bootstrap(ctx); err != nil {
+		return err
 	}
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	if err := s.hub.Start(ctx); err != nil {
@@ -105,7 +128,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.addr = ln.Addr().String()
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.handler(kr),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
@@ -115,20 +138,35 @@ func (s *Server) start(ctx context.Context) error {
 	s.http.Protocols.SetUnencryptedHTTP2(true)
 	// Shutdown waits for active streams; ending the watchers ends them.
 	s.http.RegisterOnShutdown(s.hub.Close)
+	if s.cfg.TLSCert != "" {
+		s.tls = true
+		s.http.Protocols.SetHTTP2(true)
+		if err := s.loadTLS(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	go func() {
 		defer close(s.served)
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if s.tls {
+			err = s.http.ServeTLS(ln, "", "")
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
-	s.log.Info("flagops serving", "addr", s.addr, "store", s.store.Dialect(), "migrations_applied", applied,
-		"revision", s.hub.Revision())
+	s.log.Info("flagops serving", "addr", s.addr, "tls", s.tls, "insecure_dev", s.cfg.InsecureDev, "store", s.store.Dialect(),
+		"migrations_applied", applied, "revision", s.hub.Revision(), "master_key", kr.ActiveID())
 	return nil
 }
 
-// routes builds the one mux: the Connect services and the operator endpoints,
-// every one of them behind the request-id middleware and auth.Authorize.
-func (s *Server) routes() http.Handler {
+// handler builds the one mux: the Connect services and the operator
+// endpoints, every one of them behind the request-id middleware and
+// auth.Authorize.
+func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -138,15 +176,24 @@ func (s *Server) routes() http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
-	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
+	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
+		Auth: auth.NewAuthenticator(s.store, s.log, s.cfg.InsecureDev)}
 	mux := http.NewServeMux()
 	api.Mount(mux, api.Services{
 		Catalog: service.NewCatalog(s.store),
 		Facts:   service.NewFacts(s.store),
 		Changes: service.NewChanges(s.store),
+		Secrets: service.NewSecrets(s.store, kr, s.log),
+		Access:  service.NewAccess(s.store),
 		Hub:     s.hub,
 	}, opt)
-	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
+	// Every plain route is registered through route, which puts it behind
+	// auth.Authorize and in s.routes, so the authorization matrix test
+	// enumerates it.
+	route := func(pattern string, h http.Handler) {
+		s.routes = append(s.routes, pattern)
+		mux.Handle(pattern, api.Route(pattern, opt, h))
+	}
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
@@ -180,8 +227,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // Addr returns the bound address (host:port).
 func (s *Server) Addr() string { return s.addr }
 
-// URL returns the base URL, http://host:port.
-func (s *Server) URL() string { return "http://" + s.addr }
+// URL returns the base URL, http://host:port (https:// with TLS).
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// Routes returns the patterns of the plain HTTP routes (not the RPCs).
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // Shutdown stops accepting requests, finishes in-flight ones (writes
 // included) within the configured timeout, and closes the store. Watch
