@@ -22,7 +22,13 @@ func (a *app) serveCommand() *cobra.Command {
 		Long: `Serve opens the store (SQLite under --data-dir, or PostgreSQL with
 --database-url), applies pending migrations and serves the API, OFREP and the
 operator endpoints (/healthz, /readyz, /metrics) on one port until it gets
-SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
+SIGINT or SIGTERM; then it finishes in-flight requests and stops.
+
+Every call needs an API key. On the first start with no key, serve creates an
+admin key and writes its token to <data-dir>/admin.token (mode 0600); the
+CLI on the same machine finds it there. Secret values are encrypted under the
+master key in <data-dir>/master.key (created on first start), or the keys in
+FLAGOPS_MASTER_KEY.`,
 		Example: `  flagops serve
   flagops serve --listen 0.0.0.0:8080 --data-dir /var/lib/flagops --log-format json
   FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops serve`,
@@ -41,6 +47,9 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
 	f.StringVar(&format, "log-format", "text", "text|json")
 	return cmd
