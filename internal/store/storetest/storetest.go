@@ -35,6 +35,10 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"History", testHistory},
 		{"Compaction", testCompaction},
 		{"ConcurrentWriters", testConcurrency},
+		{"Secrets", testSecrets},
+		{"ResolveSecrets", testResolveSecrets},
+		{"APIKeys", testAPIKeys},
+		{"MasterKeyRotationUnderLoad", testRotationUnderLoad},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
