@@ -30,17 +30,18 @@ var policy = map[string]Rule{
 	"GET /readyz":  {Public, nothing},
 	"GET /metrics": {MetricsRead, global},
 
-	// CatalogService.
+	// CatalogService. Reading one object is scoped to it (an agent bound to
+	// a target may read that target); lists and writes span the workspace.
 	"/flagops.v1.CatalogService/PutWorkspace":         {CatalogWrite, namedWorkspace},
 	"/flagops.v1.CatalogService/GetWorkspace":         {CatalogRead, namedWorkspace},
 	"/flagops.v1.CatalogService/ListWorkspaces":       {CatalogRead, global},
 	"/flagops.v1.CatalogService/DeleteWorkspace":      {CatalogWrite, namedWorkspace},
 	"/flagops.v1.CatalogService/PutEnvironment":       {CatalogWrite, inWorkspace},
-	"/flagops.v1.CatalogService/GetEnvironment":       {CatalogRead, inWorkspace},
+	"/flagops.v1.CatalogService/GetEnvironment":       {CatalogRead, namedEnvironment},
 	"/flagops.v1.CatalogService/ListEnvironments":     {CatalogRead, inWorkspace},
 	"/flagops.v1.CatalogService/DeleteEnvironment":    {CatalogWrite, inWorkspace},
 	"/flagops.v1.CatalogService/PutTarget":            {CatalogWrite, inWorkspace},
-	"/flagops.v1.CatalogService/GetTarget":            {CatalogRead, inWorkspace},
+	"/flagops.v1.CatalogService/GetTarget":            {CatalogRead, namedTarget},
 	"/flagops.v1.CatalogService/ListTargets":          {CatalogRead, inWorkspace},
 	"/flagops.v1.CatalogService/DeleteTarget":         {CatalogWrite, inWorkspace},
 	"/flagops.v1.CatalogService/PutEnvironmentSet":    {CatalogWrite, inWorkspace},
@@ -48,7 +49,7 @@ var policy = map[string]Rule{
 	"/flagops.v1.CatalogService/ListEnvironmentSets":  {CatalogRead, inWorkspace},
 	"/flagops.v1.CatalogService/DeleteEnvironmentSet": {CatalogWrite, inWorkspace},
 	"/flagops.v1.CatalogService/PutProject":           {CatalogWrite, inWorkspace},
-	"/flagops.v1.CatalogService/GetProject":           {CatalogRead, inWorkspace},
+	"/flagops.v1.CatalogService/GetProject":           {CatalogRead, namedProject},
 	"/flagops.v1.CatalogService/ListProjects":         {CatalogRead, inWorkspace},
 	"/flagops.v1.CatalogService/DeleteProject":        {CatalogWrite, inWorkspace},
 	"/flagops.v1.CatalogService/GetDeployment":        {CatalogRead, atDeployment},

@@ -118,6 +118,24 @@ func namedWorkspace(req any) ([]Resource, error) {
 	return one(Resource{Workspace: orDefault(name)})
 }
 
+// namedObject is the catalog object a Get request names; without a name the
+// request is taken as workspace-wide.
+func namedObject(set func(r *Resource, name string)) func(req any) ([]Resource, error) {
+	return func(req any) ([]Resource, error) {
+		r := Resource{Workspace: orDefault(field(req, "workspace"))}
+		if name := field(req, "name"); name != "" {
+			set(&r, name)
+		}
+		return one(r)
+	}
+}
+
+var (
+	namedEnvironment = namedObject(func(r *Resource, n string) { r.Environment = n })
+	namedTarget      = namedObject(func(r *Resource, n string) { r.Target = n })
+	namedProject     = namedObject(func(r *Resource, n string) { r.Project = n })
+)
+
 func scopeResource(ws, scope, fieldName string) (Resource, error) {
 	sc, err := domain.ParseScope(scope)
 	if err != nil {
