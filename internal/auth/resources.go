@@ -130,11 +130,17 @@ func namedObject(set func(r *Resource, name string)) func(req any) ([]Resource, 
 	}
 }
 
-var (
-	namedEnvironment = namedObject(func(r *Resource, n string) { r.Environment = n })
-	namedTarget      = namedObject(func(r *Resource, n string) { r.Target = n })
-	namedProject     = namedObject(func(r *Resource, n string) { r.Project = n })
-)
+func namedEnvironment(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Environment = n })(req)
+}
+
+func namedTarget(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Target = n })(req)
+}
+
+func namedProject(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Project = n })(req)
+}
 
 func scopeResource(ws, scope, fieldName string) (Resource, error) {
 	sc, err := domain.ParseScope(scope)
