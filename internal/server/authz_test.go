@@ -147,7 +147,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Fatal(err)
 				}
 				res, err := admin.Access.CreateKey(ctx, connect.NewRequest(&flagopsv1.CreateKeyRequest{
-					Name: "k" + string(rune('a'+len(tokens)/26)) + string(rune('a'+len(tokens)%26)),
+					Name:     "k" + string(rune('a'+len(tokens)/26)) + string(rune('a'+len(tokens)%26)),
 					Bindings: []*flagopsv1.Binding{{Role: string(parsed.Role), Workspace: parsed.Workspace, Scope: parsed.Scope.String()}}}))
 				if err != nil {
 					t.Fatalf("create key %s: %v", b, err)
