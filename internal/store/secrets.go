@@ -286,3 +286,46 @@ func openSealed(kr *secrets.Keyring, aad secrets.AAD, text string) ([]byte, erro
 	}
 	return value, nil
 }
+
+// workspaceSecrets returns the metadata of every secret of a workspace.
+func (r reader) workspaceSecrets(ctx context.Context, ws string) ([]domain.Secret, error) {
+	rows, err := r.query(ctx, "SELECT scope, key, version, fingerprint, deleted FROM secrets WHERE workspace = ? ORDER BY scope, key", ws)
+	if err != nil {
+		return nil, fmt.Errorf("read secrets of workspace %q: %w", ws, err)
+	}
+	defer rows.Close()
+	var out []domain.Secret
+	for rows.Next() {
+		var sec domain.Secret
+		var scope string
+		var deleted int
+		if err := rows.Scan(&scope, &sec.Key, &sec.Version, &sec.Fingerprint, &deleted); err != nil {
+			return nil, fmt.Errorf("read secrets of workspace %q: %w", ws, err)
+		}
+		if sec.Scope, err = domain.ParseScope(scope); err != nil {
+			return nil, fmt.Errorf("read secrets of workspace %q: stored scope %q: %w", ws, scope, err)
+		}
+		sec.Deleted = deleted != 0
+		out = append(out, sec)
+	}
+	return out, rows.Err()
+}
+
+// dropSecrets erases the secrets of a workspace being force-deleted, values
+// and versions included, recording a delete of each (states only).
+func (t *wtx) dropSecrets(ctx context.Context, ws string, list []domain.Secret) error {
+	if len(list) == 0 {
+		return nil
+	}
+	for _, q := range []string{"DELETE FROM secret_versions WHERE workspace = ?", "DELETE FROM secrets WHERE workspace = ?"} {
+		if _, err := t.exec(ctx, q, ws); err != nil {
+			return fmt.Errorf("drop secrets of workspace %q: %w", ws, err)
+		}
+	}
+	for _, sec := range list {
+		if err := t.record(ws, domain.KindSecret, domain.SecretChangeKey(sec.Scope, sec.Key), domain.OpDelete, stateOf(sec), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

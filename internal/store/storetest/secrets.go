@@ -319,3 +319,31 @@ func testRotationUnderLoad(t *testing.T, h *harness) {
 	}
 	t.Logf("%d operations during rotation; %d records re-wrapped; %d versions read back intact", ops.Load(), moved, total)
 }
+
+// testDeleteWorkspaceWithSecrets: a workspace holding secrets is not empty;
+// forcing its deletion erases them and records each.
+func testDeleteWorkspaceWithSecrets(t *testing.T, h *harness) {
+	kr := keyring(t)
+	if _, _, err := h.s.PutWorkspace(h.ctx, domain.Workspace{Meta: domain.Meta{Name: "tmp"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.PutSecret(h.ctx, kr, "tmp", domain.WorkspaceScope(), "token", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	start := h.rev()
+	err := h.s.DeleteWorkspace(h.ctx, "tmp", store.DeleteOptions{})
+	wantKind(t, err, errs.FailedPrecondition, "")
+	if err == nil || !strings.Contains(err.Error(), "1 secrets") {
+		t.Fatalf("refusal does not name the secrets: %v", err)
+	}
+	if err := h.s.DeleteWorkspace(h.ctx, "tmp", store.DeleteOptions{Force: true}); err != nil {
+		t.Fatalf("forced delete: %v", err)
+	}
+	var dropped bool
+	for _, c := range h.since(start) {
+		dropped = dropped || (c.Kind == domain.KindSecret && c.Op == domain.OpDelete && c.Key == "workspace:token")
+	}
+	if !dropped {
+		t.Fatal("the dropped secret is not in the change log")
+	}
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Secrets", testSecrets},
 		{"ResolveSecrets", testResolveSecrets},
 		{"APIKeys", testAPIKeys},
+		{"DeleteWorkspaceWithSecrets", testDeleteWorkspaceWithSecrets},
 		{"MasterKeyRotationUnderLoad", testRotationUnderLoad},
 	}
 	for _, tc := range tests {
