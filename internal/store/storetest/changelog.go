@@ -187,7 +187,15 @@ func testConcurrency(t *testing.T, h *harness) {
 		// The reader follows the log while writers commit: it must see every
 		// revision exactly once and in order.
 		last := start
+		finishing := false
 		for {
+			// Once the writers are done, one more read is needed: the read
+			// that came back empty may have started before the last commit.
+			select {
+			case <-done:
+				finishing = true
+			default:
+			}
 			cs, err := s.ChangesSince(ctx, last, 1000)
 			if err != nil {
 				readErr <- err
@@ -198,13 +206,11 @@ func testConcurrency(t *testing.T, h *harness) {
 				last = c.Revision
 			}
 			if len(cs) == 0 {
-				select {
-				case <-done:
+				if finishing {
 					readErr <- nil
 					return
-				default:
-					time.Sleep(time.Millisecond)
 				}
+				time.Sleep(time.Millisecond)
 			}
 		}
 	}()
