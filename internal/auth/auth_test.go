@@ -175,6 +175,21 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// lyingKeys returns a key whose stored hash is not the presented token's:
+// Authenticate must compare the hashes itself, not trust the lookup.
+type lyingKeys struct{ fakeKeys }
+
+func (l *lyingKeys) APIKeyByHash(_ context.Context, hash string) (domain.APIKey, string, error) {
+	return domain.APIKey{ID: "k", Name: "k"}, HashToken("another token"), nil
+}
+
+func TestAuthenticateComparesHashes(t *testing.T) {
+	a := NewAuthenticator(&lyingKeys{}, nil, false)
+	if _, err := a.Authenticate(context.Background(), bearer(NewToken())); !errors.Is(err, errs.Unauthenticated) {
+		t.Fatalf("a lookup returning another key's hash was trusted: %v", err)
+	}
+}
+
 func TestAuthenticateInsecure(t *testing.T) {
 	a := NewAuthenticator(&fakeKeys{}, nil, true)
 	h := http.Header{}
