@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -114,6 +116,12 @@ func (s *Server) start(ctx context.Context) error {
 	kr, err := secrets.Load(s.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("load master keys: %w", err)
+	}
+	if s.cfg.DatabaseURL != "" && os.Getenv(secrets.EnvVar) == "" {
+		// Each instance's key file is its own: instances sharing a database
+		// could not read each other's secrets.
+		s.log.Warn("master keys come from the data directory's key file; instances sharing this PostgreSQL database must share keys through "+secrets.EnvVar,
+			"key_file", filepath.Join(s.cfg.DataDir, secrets.KeyFileName))
 	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
