@@ -25,11 +25,14 @@ import (
 )
 
 // startServer runs the real server (store included) on a free port with a
-// temporary data directory, for end-to-end tests of the command line.
-func startServer(t *testing.T) string {
+// temporary data directory, for end-to-end tests of the command line. It
+// returns the server's URL and data directory, where the server wrote its
+// bootstrap admin token.
+func startServer(t *testing.T) (url, dataDir string) {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := server.Start(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+	dataDir = t.TempDir()
+	srv, err := server.Start(ctx, server.Config{Listen: "127.0.0.1:0", DataDir: dataDir,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -41,12 +44,22 @@ func startServer(t *testing.T) string {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return srv.URL()
+	return srv.URL(), dataDir
+}
+
+// adminToken reads the bootstrap admin token of a server's data directory.
+func adminToken(t *testing.T, dataDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, server.AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func revisionOf(t *testing.T, url string) int64 {
 	t.Helper()
-	c := flagopsv1connect.NewChangeServiceClient(http1Client(), url)
+	c := flagopsv1connect.NewChangeServiceClient(http1Client(), url, connect.WithInterceptors(bearer(e2eToken)))
 	res, err := c.GetRevision(context.Background(), connect.NewRequest(&flagopsv1.GetRevisionRequest{}))
 	if err != nil {
 		t.Fatalf("get revision: %v", err)
@@ -54,12 +67,18 @@ func revisionOf(t *testing.T, url string) int64 {
 	return res.Msg.GetRevision()
 }
 
+// e2eToken is the admin token of TestEndToEnd's server, for its direct API calls.
+var e2eToken string
+
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts a server")
 	}
-	url := startServer(t)
-	env := map[string]string{"FLAGOPS_SERVER": url}
+	url, dataDir := startServer(t)
+	e2eToken = adminToken(t, dataDir)
+	// The CLI finds the token in FLAGOPS_DATA_DIR/admin.token by itself, as
+	// on a machine that runs the server.
+	env := map[string]string{"FLAGOPS_SERVER": url, "FLAGOPS_DATA_DIR": dataDir}
 	cli := func(t *testing.T, stdin string, args ...string) string {
 		t.Helper()
 		code, out, stderr := runCLI(t, env, stdin, args...)

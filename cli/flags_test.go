@@ -57,8 +57,8 @@ func TestFlagCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts a server")
 	}
-	url := startServer(t)
-	env := map[string]string{"FLAGOPS_SERVER": url}
+	url, dataDir := startServer(t)
+	env := map[string]string{"FLAGOPS_SERVER": url, "FLAGOPS_DATA_DIR": dataDir}
 	run := func(t *testing.T, args ...string) (int, string, string) {
 		t.Helper()
 		return runCLI(t, env, "", args...)

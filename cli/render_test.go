@@ -46,9 +46,9 @@ func writeFiles(t *testing.T, files map[string]string) string {
 // server: the output only when everything rendered, else a clear error on
 // stderr and exit 1, and never the token.
 func TestRender(t *testing.T) {
-	url := startServer(t)
+	url, dataDir := startServer(t)
 	const token = "tok-do-not-print"
-	setup := []string{"FLAGOPS_SERVER=" + url}
+	setup := []string{"FLAGOPS_SERVER=" + url, "FLAGOPS_DATA_DIR=" + dataDir}
 	for _, args := range [][]string{
 		{"apply", "-f", "-"},
 	} {

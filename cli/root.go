@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
+	"github.com/flagops/flagops/internal/server"
 )
 
 // Version is the build version, set with -ldflags "-X github.com/flagops/flagops/cli.Version=v1.2.3".
@@ -119,6 +121,9 @@ flag given on the command line wins.`,
 		a.releasesCommand(),
 		a.promoteCommand(),
 		a.promotionsCommand(),
+		a.secretsCommand(),
+		a.keysCommand(),
+		a.whoamiCommand(),
 	)
 	return root
 }
@@ -186,7 +191,7 @@ func describeError(err error) string {
 // addClientFlags adds the settings every client command needs.
 func (a *app) addClientFlags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&a.server, "server", "http://127.0.0.1:8080", "base URL of the flagops server")
-	cmd.PersistentFlags().StringVar(&a.token, "token", "", "API token, sent as Authorization: Bearer TOKEN")
+	cmd.PersistentFlags().StringVar(&a.token, "token", "", "API token, sent as Authorization: Bearer TOKEN (default: the admin.token of a local server's data directory)")
 	cmd.PersistentFlags().StringVar(&a.workspace, "workspace", "default", "workspace to work in")
 }
 
@@ -200,12 +205,14 @@ type clients struct {
 	versions   flagopsv1connect.VersionServiceClient
 	releases   flagopsv1connect.ReleaseServiceClient
 	promotions flagopsv1connect.PromotionServiceClient
+	secrets    flagopsv1connect.SecretServiceClient
+	access     flagopsv1connect.AccessServiceClient
 }
 
 func (a *app) clients() clients {
 	base := strings.TrimRight(a.server, "/")
 	hc := http1Client()
-	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
+	opts := []connect.ClientOption{connect.WithInterceptors(bearer(a.resolveToken()))}
 	return clients{
 		catalog:    flagopsv1connect.NewCatalogServiceClient(hc, base, opts...),
 		facts:      flagopsv1connect.NewFactServiceClient(hc, base, opts...),
@@ -215,7 +222,29 @@ func (a *app) clients() clients {
 		versions:   flagopsv1connect.NewVersionServiceClient(hc, base, opts...),
 		releases:   flagopsv1connect.NewReleaseServiceClient(hc, base, opts...),
 		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
+		secrets:    flagopsv1connect.NewSecretServiceClient(hc, base, opts...),
+		access:     flagopsv1connect.NewAccessServiceClient(hc, base, opts...),
 	}
+}
+
+// resolveToken returns the API token to send: --token (or FLAGOPS_TOKEN),
+// else the bootstrap admin token a local server wrote to
+// $FLAGOPS_DATA_DIR/admin.token or ./flagops-data/admin.token, so that a
+// fresh machine's walk-through works with no set-up. It returns "" when
+// there is none; the server then answers Unauthenticated.
+func (a *app) resolveToken() string {
+	if a.token != "" {
+		return a.token
+	}
+	dir, ok := a.lookupEnv(EnvName("data-dir"))
+	if !ok || dir == "" {
+		dir = "./flagops-data"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // bearer sends the token on every call, unary and streaming.

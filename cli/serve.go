@@ -27,13 +27,19 @@ func (a *app) serveCommand() *cobra.Command {
 operator endpoints (/healthz, /readyz, /metrics) on one port until it gets
 SIGINT or SIGTERM; then it finishes in-flight requests and stops.
 
-OFREP (/ofrep/v1/evaluate/flags, /ofrep/v1/events) authenticates with an API
-key sent as "Authorization: Bearer KEY" or "X-API-Key: KEY". Until API keys
-are managed by the server, --ofrep-key declares development keys: KEY=ENV
-evaluates in environment ENV of the default workspace (the context's
-"project" picks the project), KEY=ENV/PROJECT only in that project, and
-KEY=WORKSPACE:ENV[/PROJECT] in another workspace. Treat them as secrets:
-prefer FLAGOPS_OFREP_KEY (comma-separated) to the command line.`,
+Every call needs an API key. On the first start with no key, serve creates an
+admin key and writes its token to <data-dir>/admin.token (mode 0600); the
+CLI on the same machine finds it there. Secret values are encrypted under the
+master key in <data-dir>/master.key (created on first start), or the keys in
+FLAGOPS_MASTER_KEY.
+
+OFREP (/ofrep/v1/evaluate/flags, /ofrep/v1/events) takes an API key with the
+evaluator role bound to one environment (flagops keys create sdk-prod --role
+evaluator --scope environment/prod), sent as "Authorization: Bearer KEY" or
+"X-API-Key: KEY"; the key selects the environment. --ofrep-key adds static
+development keys: KEY=ENV evaluates in environment ENV of the default
+workspace, KEY=ENV/PROJECT only in that project, KEY=WORKSPACE:ENV[/PROJECT]
+in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 		Example: `  flagops serve
   flagops serve --listen 0.0.0.0:8080 --data-dir /var/lib/flagops --log-format json
   FLAGOPS_DATABASE_URL=postgres://flagops@db/flagops flagops serve
@@ -57,6 +63,9 @@ prefer FLAGOPS_OFREP_KEY (comma-separated) to the command line.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
+	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")
 	f.StringVar(&format, "log-format", "text", "text|json")
 	f.StringArrayVar(&ofrepKeys, "ofrep-key", nil, "development OFREP key KEY=[WORKSPACE:]ENV[/PROJECT], repeatable")

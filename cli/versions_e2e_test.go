@@ -57,7 +57,8 @@ func TestVersionsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts a server")
 	}
-	env := map[string]string{"FLAGOPS_SERVER": startServer(t)}
+	url, dataDir := startServer(t)
+	env := map[string]string{"FLAGOPS_SERVER": url, "FLAGOPS_DATA_DIR": dataDir}
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
 		return runCLI(t, env, "", args...)

@@ -17,8 +17,8 @@ func TestWebhooksAndHooksCommands(t *testing.T) {
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
 	defer rcv.Close()
-	url := startServer(t)
-	env := map[string]string{"FLAGOPS_SERVER": url, "FLAGOPS_SECRET": "a-secret-of-enough-length"}
+	url, dataDir := startServer(t)
+	env := map[string]string{"FLAGOPS_SERVER": url, "FLAGOPS_DATA_DIR": dataDir, "FLAGOPS_SECRET": "a-secret-of-enough-length"}
 	cli := func(t *testing.T, args ...string) string {
 		t.Helper()
 		code, out, stderr := runCLI(t, env, "", args...)

@@ -351,30 +351,46 @@ func TestFacts(t *testing.T) {
 }
 
 // TestOrigin checks the actor and request id reach the change log and the
-// request id is echoed.
+// request id is echoed. With API keys the actor is the key, whatever the
+// X-Flagops-Actor header says; only with authentication off (insecure-dev)
+// may a caller name itself.
 func TestOrigin(t *testing.T) {
 	servertest.Backends(t, func(t *testing.T, cfg server.Config) {
-		_, c := setup(t, cfg)
-		ctx := context.Background()
-		r := req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{"a": value(t, 1)}})
-		r.Header().Set("X-Flagops-Actor", "alice")
-		r.Header().Set("X-Request-Id", "req-42")
-		resp := must(c.Facts.SetFacts(ctx, r))(t)
-		if got := resp.Header().Get("X-Request-Id"); got != "req-42" {
-			t.Fatalf("echoed request id %q", got)
-		}
-		l := must(c.Changes.ListChanges(ctx, req(&flagopsv1.ListChangesRequest{Kind: "fact"})))(t)
-		if len(l.Msg.Changes) != 1 || l.Msg.Changes[0].Actor != "alice" || l.Msg.Changes[0].RequestId != "req-42" {
-			t.Fatalf("change origin: %v", l.Msg.Changes)
-		}
-		// Without headers: anonymous, and a generated id is echoed.
-		resp = must(c.Facts.SetFacts(ctx, req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{"a": value(t, 2)}})))(t)
-		if resp.Header().Get("X-Request-Id") == "" {
-			t.Fatal("no generated request id")
-		}
-		l = must(c.Changes.ListChanges(ctx, req(&flagopsv1.ListChangesRequest{Kind: "fact", FromRevision: l.Msg.Changes[0].Revision})))(t)
-		if len(l.Msg.Changes) != 1 || l.Msg.Changes[0].Actor != "anonymous" {
-			t.Fatalf("anonymous change: %v", l.Msg.Changes)
+		for _, tt := range []struct {
+			name             string
+			insecure         bool
+			named, anonymous string
+		}{
+			{"apiKey", false, "key/admin", "key/admin"},
+			{"insecureDev", true, "alice", "anonymous"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				cfg := cfg
+				cfg.InsecureDev = tt.insecure
+				_, c := setup(t, cfg)
+				ctx := context.Background()
+				from := must(c.Changes.GetRevision(ctx, req(&flagopsv1.GetRevisionRequest{})))(t).Msg.GetRevision()
+				r := req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{tt.name: value(t, 1)}})
+				r.Header().Set("X-Flagops-Actor", "alice")
+				r.Header().Set("X-Request-Id", "req-42")
+				resp := must(c.Facts.SetFacts(ctx, r))(t)
+				if got := resp.Header().Get("X-Request-Id"); got != "req-42" {
+					t.Fatalf("echoed request id %q", got)
+				}
+				l := must(c.Changes.ListChanges(ctx, req(&flagopsv1.ListChangesRequest{Kind: "fact", FromRevision: from})))(t)
+				if len(l.Msg.Changes) != 1 || l.Msg.Changes[0].Actor != tt.named || l.Msg.Changes[0].RequestId != "req-42" {
+					t.Fatalf("change origin: %v", l.Msg.Changes)
+				}
+				// Without headers, a generated id is echoed.
+				resp = must(c.Facts.SetFacts(ctx, req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{tt.name: value(t, 2)}})))(t)
+				if resp.Header().Get("X-Request-Id") == "" {
+					t.Fatal("no generated request id")
+				}
+				l = must(c.Changes.ListChanges(ctx, req(&flagopsv1.ListChangesRequest{Kind: "fact", FromRevision: l.Msg.Changes[0].Revision})))(t)
+				if len(l.Msg.Changes) != 1 || l.Msg.Changes[0].Actor != tt.anonymous {
+					t.Fatalf("change without actor header: %v", l.Msg.Changes)
+				}
+			})
 		}
 	})
 }

@@ -34,6 +34,9 @@ type Options struct {
 	Metrics *Metrics
 	// MaxRequestBytes caps a request message or body.
 	MaxRequestBytes int64
+	// Auth authenticates callers. When nil every caller is anonymous, so
+	// only public routes are allowed: a missing authenticator fails closed.
+	Auth *auth.Authenticator
 }
 
 // Services are what the handlers call.
@@ -51,6 +54,8 @@ type Services struct {
 	Versions   *service.Versions
 	Releases   *service.Releases
 	Promotions *service.Promotions
+	Secrets    *service.Secrets
+	Access     *service.Access
 }
 
 func (o *Options) defaults() {
@@ -65,7 +70,7 @@ func (o *Options) defaults() {
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	opt.defaults()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics}),
+		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
 	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
@@ -87,6 +92,8 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	if svc.Promotions != nil {
 		mount(flagopsv1connect.NewPromotionServiceHandler(NewPromotionHandler(svc.Promotions), opts...))
 	}
+	mount(flagopsv1connect.NewSecretServiceHandler(NewSecretHandler(svc.Secrets), opts...))
+	mount(flagopsv1connect.NewAccessServiceHandler(NewAccessHandler(svc.Access), opts...))
 }
 
 type observedKey struct{}
@@ -178,7 +185,7 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, opt.MaxRequestBytes)
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		ctx, err := begin(r.Context(), r.Header)
+		ctx, err := begin(r.Context(), opt.Auth, r.Header)
 		if err == nil {
 			err = auth.Authorize(ctx, route, nil)
 		}

@@ -19,13 +19,14 @@ import (
 type interceptor struct {
 	log     *slog.Logger
 	metrics *Metrics
+	auth    *auth.Authenticator
 }
 
 var _ connect.Interceptor = (*interceptor)(nil)
 
 // begin authenticates the caller and puts the principal and the origin in ctx.
-func begin(ctx context.Context, h http.Header) (context.Context, error) {
-	p, err := auth.Authenticate(ctx, h)
+func begin(ctx context.Context, a *auth.Authenticator, h http.Header) (context.Context, error) {
+	p, err := a.Authenticate(ctx, h)
 	if err != nil {
 		return ctx, err
 	}
@@ -40,7 +41,7 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		}
 		start := time.Now()
 		proc := req.Spec().Procedure
-		ctx, err := begin(ctx, req.Header())
+		ctx, err := begin(ctx, i.auth, req.Header())
 		if err == nil {
 			err = auth.Authorize(ctx, proc, req.Any())
 		}
@@ -64,7 +65,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		start := time.Now()
 		proc := conn.Spec().Procedure
-		ctx, err := begin(ctx, conn.RequestHeader())
+		ctx, err := begin(ctx, i.auth, conn.RequestHeader())
 		if err == nil {
 			err = next(ctx, &authorizedConn{StreamingHandlerConn: conn, ctx: ctx})
 		}

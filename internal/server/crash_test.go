@@ -161,6 +161,7 @@ func startChild(t *testing.T, cfg server.Config) *child {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				servertest.UseDataDir(ch.url, cfg.DataDir)
 				return ch
 			}
 		}

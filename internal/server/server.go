@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/render"
 	"github.com/flagops/flagops/internal/scheduler"
+	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
@@ -65,6 +70,13 @@ type Config struct {
 	// Clock is the scheduler's clock (default the system clock); tests pass
 	// a scheduler.FakeClock.
 	Clock scheduler.Clock
+	// InsecureDev turns authentication and authorization off: every caller
+	// is allowed and may name itself with the X-Flagops-Actor header. Start
+	// refuses it unless Listen is a loopback address.
+	InsecureDev bool
+	// TLSCert and TLSKey are PEM files; set both to serve HTTPS (HTTP/2
+	// negotiated by ALPN), or neither for plain HTTP with h2c.
+	TLSCert, TLSKey string
 }
 
 func (c *Config) defaults() {
@@ -100,6 +112,9 @@ type Server struct {
 	flags *flagRuntime
 	http  *http.Server
 	addr  string
+	tls   bool
+	// routes are the plain HTTP routes, for the authorization matrix test.
+	routes []string
 
 	dispatcher *webhook.Dispatcher
 	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
@@ -138,9 +153,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context) error {
+	if err := s.checkModes(); err != nil {
+		return err
+	}
 	applied, err := s.store.Migrate(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate store: %w", err)
+	}
+	kr, err := secrets.Load(s.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("load master keys: %w", err)
+	}
+	if s.cfg.DatabaseURL != "" && os.Getenv(secrets.EnvVar) == "" {
+		// Each instance's key file is its own: instances sharing a database
+		// could not read each other's secrets.
+		s.log.Warn("master keys come from the data directory's key file; instances sharing this PostgreSQL database must share keys through "+secrets.EnvVar,
+			"key_file", filepath.Join(s.cfg.DataDir, secrets.KeyFileName))
+	}
+	if err := s.bootstrap(ctx); err != nil {
+		return err
 	}
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	if err := s.hub.Start(ctx); err != nil {
@@ -160,7 +191,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.promotions = service.NewPromotions(s.store, s.cfg.Clock.Now)
 	s.startScheduler()
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.handler(kr),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
@@ -171,20 +202,35 @@ func (s *Server) start(ctx context.Context) error {
 	// Shutdown waits for active streams; ending the watchers ends them.
 	s.http.RegisterOnShutdown(s.hub.Close)
 	s.http.RegisterOnShutdown(s.flags.ofrep.Close)
+	if s.cfg.TLSCert != "" {
+		s.tls = true
+		s.http.Protocols.SetHTTP2(true)
+		if err := s.loadTLS(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	go func() {
 		defer close(s.served)
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if s.tls {
+			err = s.http.ServeTLS(ln, "", "")
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
-	s.log.Info("flagops serving", "addr", s.addr, "store", s.store.Dialect(), "migrations_applied", applied,
-		"revision", s.hub.Revision())
+	s.log.Info("flagops serving", "addr", s.addr, "tls", s.tls, "insecure_dev", s.cfg.InsecureDev, "store", s.store.Dialect(),
+		"migrations_applied", applied, "revision", s.hub.Revision(), "master_key", kr.ActiveID())
 	return nil
 }
 
-// routes builds the one mux: the Connect services and the operator endpoints,
-// every one of them behind the request-id middleware and auth.Authorize.
-func (s *Server) routes() http.Handler {
+// handler builds the one mux: the Connect services and the operator
+// endpoints, every one of them behind the request-id middleware and
+// auth.Authorize.
+func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -194,8 +240,10 @@ func (s *Server) routes() http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
-	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes}
+	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
+		Auth: auth.NewAuthenticator(s.store, s.log, s.cfg.InsecureDev)}
 	versions := service.NewVersions(s.store)
+	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()
 	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
@@ -203,13 +251,21 @@ func (s *Server) routes() http.Handler {
 		Facts:      service.NewFacts(s.store),
 		Changes:    service.NewChanges(s.store),
 		Flags:      service.NewFlags(s.store, s.flags.snaps, s.flags.sync.Fresh),
+		Secrets:    secretsSvc,
+		Access:     service.NewAccess(s.store),
 		Hub:        s.hub,
 		Webhooks:   webhooks,
 		Versions:   versions,
 		Releases:   service.NewReleases(s.store),
 		Promotions: s.promotions,
 	}, opt)
-	route := func(pattern string, h http.Handler) { mux.Handle(pattern, api.Route(pattern, opt, h)) }
+	// Every plain route is registered through route, which puts it behind
+	// auth.Authorize and in s.routes, so the authorization matrix test
+	// enumerates it.
+	route := func(pattern string, h http.Handler) {
+		s.routes = append(s.routes, pattern)
+		mux.Handle(pattern, api.Route(pattern, opt, h))
+	}
 	// The render bundle evaluates flags from the same fresh snapshots as
 	// OFREP, so a render and a running service never disagree.
 	route(render.BundleRoute, api.RenderBundle(render.NewService(render.Deps{
@@ -274,8 +330,16 @@ func (s *Server) startScheduler() {
 // Addr returns the bound address (host:port).
 func (s *Server) Addr() string { return s.addr }
 
-// URL returns the base URL, http://host:port.
-func (s *Server) URL() string { return "http://" + s.addr }
+// URL returns the base URL, http://host:port (https:// with TLS).
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// Routes returns the patterns of the plain HTTP routes (not the RPCs).
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // Shutdown stops accepting requests, finishes in-flight ones (writes
 // included) within the configured timeout, and closes the store. Watch

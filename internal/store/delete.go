@@ -262,6 +262,13 @@ func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOption
 		if facts > 0 {
 			deps = append(deps, fmt.Sprintf("%d facts", facts))
 		}
+		secrets, err := r.workspaceSecrets(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(secrets) > 0 {
+			deps = append(deps, fmt.Sprintf("%d secrets", len(secrets)))
+		}
 		if len(deps) > 0 && !o.Force {
 			return errs.New(errs.FailedPrecondition, "workspace %q is not empty: it holds %s; delete those first or force", name, strings.Join(deps, ", "))
 		}
@@ -272,6 +279,9 @@ func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOption
 			if err := t.dropProjectFlags(ctx, name, p, true); err != nil {
 				return err
 			}
+		}
+		if err := t.dropSecrets(ctx, name, secrets); err != nil {
+			return err
 		}
 		if err := deleteAll(ctx, t, projectSpec, name, names["projects"]); err != nil {
 			return err

@@ -40,6 +40,11 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"VersionsRollbackAndValidation", testVersionsRollbackAndValidation},
 		{"Releases", testReleases},
 		{"PromotionExactlyOnce", testPromotionExactlyOnce},
+		{"Secrets", testSecrets},
+		{"ResolveSecrets", testResolveSecrets},
+		{"APIKeys", testAPIKeys},
+		{"DeleteWorkspaceWithSecrets", testDeleteWorkspaceWithSecrets},
+		{"MasterKeyRotationUnderLoad", testRotationUnderLoad},
 	}
 	tests = append(tests, flagTests...)
 	for _, tc := range tests {

@@ -1,0 +1,245 @@
+package auth
+
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/errs"
+)
+
+// Resource is what a request touches, as far as access goes: a workspace
+// (or every workspace), and inside it optionally a project, an environment
+// and a target. A binding covers a resource when its workspace matches and
+// its scope contains the resource: a workspace binding contains everything
+// in the workspace, a project binding the resources naming that project, an
+// environment binding those naming that environment or a target in it, and
+// a target binding those naming that target.
+type Resource struct {
+	Workspace string
+	// AllWorkspaces: the request spans every workspace (ListChanges without
+	// a workspace, key management, master key rotation).
+	AllWorkspaces bool
+	// Global resources (metrics, the revision) belong to no workspace: any
+	// binding of a role with the permission covers them.
+	Global      bool
+	Project     string
+	Environment string
+	Target      string
+}
+
+// ResourceOf returns the resource of a fact or secret scope in workspace ws.
+func ResourceOf(ws string, sc domain.Scope) Resource {
+	return Resource{Workspace: ws, Project: sc.Project, Environment: sc.Environment, Target: sc.Target}
+}
+
+// field returns the string field name of msg, or "".
+func field(req any, name string) string {
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName(protoreflect.Name(name))
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+		return ""
+	}
+	return r.Get(fd).String()
+}
+
+// nestedWorkspace finds the workspace of a request: its own "workspace"
+// field, else that of a message field's "meta" (the Put requests).
+func nestedWorkspace(req any) string {
+	if ws := field(req, "workspace"); ws != "" {
+		return ws
+	}
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || !r.Has(fd) {
+			continue
+		}
+		sub := r.Get(fd).Message().Interface()
+		if meta := fieldMessage(sub, "meta"); meta != nil {
+			if ws := field(meta, "workspace"); ws != "" {
+				return ws
+			}
+		}
+	}
+	return ""
+}
+
+func fieldMessage(m proto.Message, name string) proto.Message {
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName(protoreflect.Name(name))
+	if fd == nil || fd.Kind() != protoreflect.MessageKind || !r.Has(fd) {
+		return nil
+	}
+	return r.Get(fd).Message().Interface()
+}
+
+func orDefault(ws string) string {
+	if ws == "" {
+		return domain.DefaultWorkspace
+	}
+	return ws
+}
+
+func one(r Resource) ([]Resource, error) { return []Resource{r}, nil }
+
+// The resource functions of the policy table.
+
+func nothing(any) ([]Resource, error)       { return nil, nil }
+func global(any) ([]Resource, error)        { return one(Resource{Global: true}) }
+func allWorkspaces(any) ([]Resource, error) { return one(Resource{AllWorkspaces: true}) }
+
+func inWorkspace(req any) ([]Resource, error) {
+	return one(Resource{Workspace: orDefault(nestedWorkspace(req))})
+}
+
+// namedWorkspace is the workspace a workspace request names ("name", or the
+// workspace's meta.name).
+func namedWorkspace(req any) ([]Resource, error) {
+	name := field(req, "name")
+	if name == "" {
+		if m, ok := req.(proto.Message); ok && m != nil {
+			if ws := fieldMessage(m, "workspace"); ws != nil {
+				if meta := fieldMessage(ws, "meta"); meta != nil {
+					name = field(meta, "name")
+				}
+			}
+		}
+	}
+	return one(Resource{Workspace: orDefault(name)})
+}
+
+// namedObject is the catalog object a Get request names; without a name the
+// request is taken as workspace-wide.
+func namedObject(set func(r *Resource, name string)) func(req any) ([]Resource, error) {
+	return func(req any) ([]Resource, error) {
+		r := Resource{Workspace: orDefault(field(req, "workspace"))}
+		if name := field(req, "name"); name != "" {
+			set(&r, name)
+		}
+		return one(r)
+	}
+}
+
+func namedEnvironment(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Environment = n })(req)
+}
+
+func namedTarget(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Target = n })(req)
+}
+
+func namedProject(req any) ([]Resource, error) {
+	return namedObject(func(r *Resource, n string) { r.Project = n })(req)
+}
+
+func scopeResource(ws, scope, fieldName string) (Resource, error) {
+	sc, err := domain.ParseScope(scope)
+	if err != nil {
+		return Resource{}, errs.Prefix(fieldName, errs.Field("", "%v", err))
+	}
+	return ResourceOf(orDefault(ws), sc), nil
+}
+
+func atScope(req any) ([]Resource, error) {
+	r, err := scopeResource(field(req, "workspace"), field(req, "scope"), "scope")
+	if err != nil {
+		return nil, err
+	}
+	return one(r)
+}
+
+func atScopeOrWorkspace(req any) ([]Resource, error) {
+	if field(req, "scope") == "" {
+		return inWorkspace(req)
+	}
+	return atScope(req)
+}
+
+func atDeployment(req any) ([]Resource, error) {
+	return one(Resource{Workspace: orDefault(field(req, "workspace")), Project: field(req, "project"), Target: field(req, "target")})
+}
+
+// atEntryScopes is every scope of a bulk write: the caller must cover all.
+func atEntryScopes(req any) ([]Resource, error) {
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return nil, nil
+	}
+	ws := field(req, "workspace")
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("entries")
+	if fd == nil || !fd.IsList() {
+		return inWorkspace(req)
+	}
+	list := r.Get(fd).List()
+	out := make([]Resource, 0, list.Len())
+	for i := range list.Len() {
+		res, err := scopeResource(ws, field(list.Get(i).Message().Interface(), "scope"), "entries")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func changesWorkspace(req any) ([]Resource, error) {
+	if ws := field(req, "workspace"); ws != "" {
+		return one(Resource{Workspace: ws})
+	}
+	return allWorkspaces(req)
+}
+
+func watchWorkspace(req any) ([]Resource, error) {
+	if m, ok := req.(proto.Message); ok && m != nil {
+		if f := fieldMessage(m, "filter"); f != nil {
+			if ws := field(f, "workspace"); ws != "" {
+				return one(Resource{Workspace: ws})
+			}
+		}
+	}
+	return allWorkspaces(req)
+}
+
+// bindingsOf is every binding a CreateKey request grants: granting a role
+// somewhere needs access.write there.
+func bindingsOf(req any) ([]Resource, error) {
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return nil, nil
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("bindings")
+	if fd == nil || !fd.IsList() {
+		return allWorkspaces(req)
+	}
+	list := r.Get(fd).List()
+	out := make([]Resource, 0, list.Len())
+	for i := range list.Len() {
+		b := list.Get(i).Message().Interface()
+		ws := field(b, "workspace")
+		if ws == domain.AllWorkspaces {
+			out = append(out, Resource{AllWorkspaces: true})
+			continue
+		}
+		res, err := scopeResource(ws, field(b, "scope"), "bindings")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	if len(out) == 0 {
+		return inWorkspace(req)
+	}
+	return out, nil
+}

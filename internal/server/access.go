@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/flagops/flagops/internal/service"
+)
+
+// AdminTokenFile is the file in the data directory that receives the
+// bootstrap admin key's token.
+const AdminTokenFile = "admin.token"
+
+// checkModes refuses unsafe or incomplete configurations before anything
+// is opened for business.
+func (s *Server) checkModes() error {
+	if (s.cfg.TLSCert == "") != (s.cfg.TLSKey == "") {
+		return errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	if s.cfg.InsecureDev && !loopbackOnly(s.cfg.Listen) {
+		return fmt.Errorf("--insecure-dev turns authentication off and is refused unless the server listens on loopback only; %q is not a loopback address", s.cfg.Listen)
+	}
+	if s.cfg.InsecureDev {
+		s.log.Warn("authentication is OFF (--insecure-dev): every caller on this machine may do anything")
+	}
+	return nil
+}
+
+// loopbackOnly reports whether addr (host:port) binds only loopback
+// interfaces: "localhost" or a loopback IP. An empty host binds every
+// interface.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loadTLS loads the certificate and key into the HTTP server.
+func (s *Server) loadTLS() error {
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return nil
+}
+
+// bootstrap creates the first admin key when the store has none and writes
+// its token to <data-dir>/admin.token (0600), also with PostgreSQL. It logs
+// where the token went, never the token.
+func (s *Server) bootstrap(ctx context.Context) error {
+	token, created, err := service.NewAccess(s.store).Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if !created {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	if err := writeSecretFile(path, []byte(token+"\n")); err != nil {
+		return fmt.Errorf("write the bootstrap admin token: %w", err)
+	}
+	s.log.Info("created the first admin API key; its token is in the file named here (keep it safe, and revoke the key once you have made your own)",
+		"key", service.BootstrapKeyName, "token_file", path)
+	return nil
+}
+
+// writeSecretFile writes data to path with mode 0600, replacing any file
+// there atomically (temporary file, then rename), so that the token is never
+// readable by others even for a moment.
+func writeSecretFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".admin.token-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
