@@ -3,6 +3,7 @@ package flag
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -97,7 +98,7 @@ func (f *Flag) Validate() error {
 			p.add(field+".value", checkValue(f.Type, v.Value))
 		}
 	}
-	for _, env := range sortedKeys(f.Environments) {
+	for _, env := range slices.Sorted(maps.Keys(f.Environments)) {
 		t := f.Environments[env]
 		prefix := "environments." + env
 		p.add("environments", domain.ValidateName(env, env))
@@ -398,7 +399,7 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 	}
 	for i := range flags {
 		f := &flags[i]
-		for _, env := range sortedKeys(f.Environments) {
+		for _, env := range slices.Sorted(maps.Keys(f.Environments)) {
 			t := f.Environments[env]
 			prefix := "flags[" + strconv.Itoa(i) + "].environments." + env
 			for j, r := range t.Rules {
@@ -482,15 +483,6 @@ func prereqCycle(byKey map[string]*Flag, env, start string) []string {
 		return path
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func clip(s string) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,7 +67,7 @@ func values(field string, in map[string]json.RawMessage) (map[string]json.RawMes
 	}
 	out := make(map[string]json.RawMessage, len(in))
 	// Sorted, so that the error reported for a bad request is always the same.
-	for _, k := range sortedKeys(in) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
 		if err := domain.ValidateFactKey(field+"."+k, k); err != nil {
 			return nil, err
 		}
@@ -229,13 +230,4 @@ func (f *Facts) FactHistory(ctx context.Context, ws, scope, key string, pageSize
 	}
 	q := domain.ChangeQuery{Workspace: ws, Kind: domain.KindFact, Key: domain.FactChangeKey(sc, key), Limit: p.Size, PageToken: p.Token}
 	return wrapList[domain.Change](fmt.Sprintf("history of %s:%s in %s", sc, key, ws))(f.store.ListChanges(ctx, q))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

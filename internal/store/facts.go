@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/flagops/flagops/internal/domain"
@@ -20,7 +21,7 @@ const factUpsert = "ON CONFLICT (workspace, scope, key) DO UPDATE SET value = ex
 // normalizeValues validates keys and compacts values; field paths start with prefix.
 func normalizeValues(prefix string, values map[string]json.RawMessage) (map[string]json.RawMessage, error) {
 	out := make(map[string]json.RawMessage, len(values))
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		field := prefix + "facts." + k
 		if err := domain.ValidateFactKey(field, k); err != nil {
 			return nil, err
@@ -32,15 +33,6 @@ func normalizeValues(prefix string, values map[string]json.RawMessage) (map[stri
 		out[k] = v
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (r reader) scopeRevision(ctx context.Context, ws, scope string) (int64, error) {
@@ -100,7 +92,7 @@ func (s *Store) SetFacts(ctx context.Context, ws string, sc domain.Scope, values
 			return err
 		}
 		result = rev
-		keys := sortedKeys(values)
+		keys := slices.Sorted(maps.Keys(values))
 		existing, err := r.factValues(ctx, ws, []string{scope}, keys)
 		if err != nil {
 			return err
@@ -334,7 +326,7 @@ func (s *Store) BulkSetFacts(ctx context.Context, ws string, entries []domain.Fa
 		for _, key := range order {
 			e := byScope[key]
 			changed := false
-			for _, k := range sortedKeys(e.values) {
+			for _, k := range slices.Sorted(maps.Keys(e.values)) {
 				v := e.values[k]
 				old, had := existing[key][k]
 				if had && bytes.Equal(old, v) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,7 +205,7 @@ func (t *wtx) putFlag(ctx context.Context, ws string, f flag.Flag, expected *int
 	if err != nil {
 		return f, "", err
 	}
-	for _, env := range sortedKeys(f.Environments) {
+	for _, env := range slices.Sorted(maps.Keys(f.Environments)) {
 		if !slices.Contains(proj.EffectiveEnvironments, env) {
 			return f, "", errs.Field("environments."+env, "environment %q is not an environment of project %q", env, f.Project)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/flagops/flagops/internal/domain"
@@ -168,7 +170,7 @@ func (s *Store) ResolveSecrets(ctx context.Context, ws, project, target string) 
 		}
 	}
 	out := make([]ResolvedSecret, 0, len(keys))
-	for _, k := range sortedKeys(byKey) {
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		out = append(out, byKey[k])
 	}
 	return out, nil
