@@ -217,6 +217,10 @@ func (p Principal) covers(ctx context.Context, b domain.Binding, r Resource) boo
 	switch {
 	case r.Global:
 		return true
+	case r.KeyEnvironment:
+		// The binding names the environment (and workspace) evaluated in;
+		// a "*" binding would leave the workspace open.
+		return b.Scope.Kind == domain.ScopeEnvironment && b.Workspace != domain.AllWorkspaces
 	case b.Workspace == domain.AllWorkspaces:
 		if r.AllWorkspaces {
 			return b.Scope.Kind == domain.ScopeWorkspace
@@ -249,6 +253,8 @@ func (r Resource) String() string {
 	switch {
 	case r.Global:
 		return "on this server"
+	case r.KeyEnvironment:
+		return "in the environment of a binding of the key"
 	case r.AllWorkspaces:
 		return "in every workspace"
 	}
