@@ -275,6 +275,11 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		Facts:    s.store,
 		Revision: s.hub,
 		Flags:    render.SnapshotFlags{Source: freshSnapshots{s.flags.snaps, s.flags.sync}},
+		Versions: storeVersions{s.store},
+		// Secret values are read only for a caller holding secrets.read
+		// on the deployment (render.SecretsProcedure); every read is
+		// audited.
+		Secrets: secretsSvc,
 	}), opt))
 	route(api.ResolveRoute, api.ResolveHandler(versions, opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
