@@ -53,6 +53,12 @@ func estate(t *testing.T) (*server.Server, servertest.Clients) {
 	return s, c
 }
 
+// adminClient is a bundle client authenticated with the server's bootstrap
+// admin key.
+func adminClient(s *server.Server) *render.Client {
+	return &render.Client{BaseURL: s.URL(), Token: servertest.AdminToken(s.URL())}
+}
+
 func setFact(t *testing.T, c servertest.Clients, scope, key string, v any) {
 	t.Helper()
 	pv, err := structpb.NewValue(v)
@@ -72,7 +78,7 @@ func TestTierEndToEnd(t *testing.T) {
 		"deployment.yaml.tmpl": {Data: []byte("kind: Deployment\nmetadata:\n  name: {{ .Facts.project }}-{{ .Facts.target }}\n" +
 			"spec:\n  replicas: {{ get (dict \"free\" 1 \"pro\" 3 \"enterprise\" 5) .Facts.tier }}\n")},
 	}
-	client := &render.Client{BaseURL: s.URL()}
+	client := adminClient(s)
 	var hashes []string
 	for _, tc := range []struct {
 		tier     string
@@ -105,7 +111,7 @@ func TestBundle(t *testing.T) {
 	s, c := estate(t)
 	setFact(t, c, "environment/prod", "region", "eu")
 	setFact(t, c, "deployment/shop@eu-1", "tier", "pro")
-	client := &render.Client{BaseURL: s.URL()}
+	client := adminClient(s)
 	ctx := context.Background()
 
 	t.Run("answer", func(t *testing.T) {
@@ -116,7 +122,7 @@ func TestBundle(t *testing.T) {
 		if b.Deployment != (render.Deployment{Workspace: "default", Project: "shop", Environment: "prod", Target: "eu-1"}) {
 			t.Errorf("deployment %+v", b.Deployment)
 		}
-		if string(b.Facts["tier"]) != `"pro"` || b.Sources["region"] != "environment/prod" || b.Version != nil || len(b.Flags) != 0 || b.Revision < 6 {
+		if string(b.Facts["tier"]) != `"pro"` || b.Sources["region"] != "environment/prod" || b.Version == nil || *b.Version != (render.Version{}) || len(b.Flags) != 0 || b.Revision < 6 {
 			t.Errorf("bundle %+v", b)
 		}
 		want, _ := render.InputsHash(b.Facts, b.Flags, b.Version)
@@ -143,7 +149,8 @@ func TestBundle(t *testing.T) {
 	}{
 		{"missing deployment", client, render.BundleRequest{Project: "shop", Target: "nope"}, errs.NotFound, "deployment shop@nope"},
 		{"bad project", client, render.BundleRequest{Project: "Shop!", Target: "eu-1"}, errs.Invalid, "project"},
-		{"secrets without a secret store", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.FailedPrecondition, "serves no secrets"},
+		{"missing secret", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.NotFound, `secret "db" of shop@eu-1`},
+		{"no key", &render.Client{BaseURL: s.URL()}, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unauthenticated, "needs an API key"},
 		{"server unreachable", unreachable, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unavailable, "server unreachable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +162,7 @@ func TestBundle(t *testing.T) {
 	}
 
 	t.Run("not JSON", func(t *testing.T) {
-		resp, err := http.Post(s.URL()+"/v1/render/bundle", "application/json", strings.NewReader("{"))
+		resp, err := servertest.HTTP1Client().Post(s.URL()+"/v1/render/bundle", "application/json", strings.NewReader("{"))
 		if err != nil {
 			t.Fatal(err)
 		}
