@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
@@ -171,4 +172,69 @@ func TestBundle(t *testing.T) {
 			t.Errorf("status %d, want 400", resp.StatusCode)
 		}
 	})
+}
+
+// TestTierThroughFlag is the tier example with a flag: flag replicas serves
+// 1, 3 or 5 by a rule on the deployment's tier fact, and the template reads
+// .Flags.replicas, so the rendered YAML follows the fact through the flag.
+func TestTierThroughFlag(t *testing.T) {
+	s, c := estate(t)
+	var f flagopsv1.Flag
+	if err := protojson.Unmarshal([]byte(`{"project":"shop","key":"replicas","type":"number",
+		"variations":[{"key":"free","value":1},{"key":"pro","value":3},{"key":"enterprise","value":5}],
+		"environments":{"prod":{"enabled":true,"offVariation":"free",
+			"rules":[{"conditions":[{"attribute":"tier","operator":"equals","values":["enterprise"]}],"variation":"enterprise"},
+			         {"conditions":[{"attribute":"tier","operator":"equals","values":["pro"]}],"variation":"pro"}],
+			"fallthrough":{"variation":"free"}}}}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Flags.PutFlag(context.Background(), connect.NewRequest(&flagopsv1.PutFlagRequest{Flag: &f})); err != nil {
+		t.Fatal(err)
+	}
+	src := fstest.MapFS{
+		"deployment.yaml.tmpl": {Data: []byte("kind: Deployment\nspec:\n  replicas: {{ .Flags.replicas }}\n")},
+	}
+	client := adminClient(s)
+	for _, tc := range []struct {
+		tier     string
+		replicas int
+	}{{"free", 1}, {"pro", 3}, {"enterprise", 5}, {"free", 1}} {
+		t.Run(tc.tier, func(t *testing.T) {
+			setFact(t, c, "deployment/shop@eu-1", "tier", tc.tier)
+			out, err := render.Generate(context.Background(), src, render.Target{Workspace: "default", Project: "shop", Target: "eu-1"}, render.Argo{}, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("---\n# Source: deployment.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: %d\n", tc.replicas)
+			if string(out) != want {
+				t.Errorf("got\n%s\nwant\n%s", out, want)
+			}
+		})
+	}
+}
+
+// TestVersionSetReachesBundle sets a version through VersionService and
+// expects the bundle's (and so the template's) desired version to be it.
+func TestVersionSetReachesBundle(t *testing.T) {
+	s, c := estate(t)
+	ctx := context.Background()
+	if _, err := c.Versions.SetVersion(ctx, connect.NewRequest(&flagopsv1.SetVersionRequest{Project: "shop", Environment: "prod", Version: "2.3.0"})); err != nil {
+		t.Fatal(err)
+	}
+	client := adminClient(s)
+	b, err := client.Fetch(ctx, &render.BundleRequest{Project: "shop", Target: "eu-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Version == nil || b.Version.Desired != "2.3.0" || b.Version.Deployed != "" {
+		t.Fatalf("bundle version %+v, want desired 2.3.0", b.Version)
+	}
+	src := fstest.MapFS{"v.yaml.tmpl": {Data: []byte("image: shop:{{ .Version.Desired }}\n")}}
+	out, err := render.Generate(ctx, src, render.Target{Workspace: "default", Project: "shop", Target: "eu-1"}, render.Argo{}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "---\n# Source: v.yaml.tmpl\nimage: shop:2.3.0\n"; string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
 }
