@@ -82,11 +82,12 @@ never logged.`,
 			log := slog.New(slog.NewTextHandler(a.stderr, nil))
 			cfg.Logger = log
 			base := strings.TrimRight(a.server, "/")
-			changes := flagopsv1connect.NewChangeServiceClient(http1Client(), base, connect.WithInterceptors(bearer(a.token)))
+			token := a.resolveToken()
+			changes := flagopsv1connect.NewChangeServiceClient(http1Client(), base, connect.WithInterceptors(bearer(token)))
 			ag, err := argocd.New(cfg, &argocd.Feed{Changes: changes},
-				&render.Client{BaseURL: base, Token: a.token, HTTP: http1Client()},
+				&render.Client{BaseURL: base, Token: token, HTTP: http1Client()},
 				&argocd.Client{BaseURL: argoServer, Token: argoToken, AppNamespace: appNamespace, HTTP: http1Client()},
-				rpcReporter{versions: flagopsv1connect.NewVersionServiceClient(http1Client(), base, connect.WithInterceptors(bearer(a.token))), log: log})
+				rpcReporter{versions: flagopsv1connect.NewVersionServiceClient(http1Client(), base, connect.WithInterceptors(bearer(token))), log: log})
 			if err != nil {
 				return err
 			}
