@@ -20,6 +20,7 @@ import (
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/watch"
 )
@@ -192,6 +193,7 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 			// carry a credential of its own (a fact hook's token), which
 			// the handler checks.
 			ctx = auth.WithPrincipal(r.Context(), auth.Principal{Actor: auth.Anonymous})
+			ctx = domain.WithOrigin(ctx, domain.Origin{Actor: auth.Anonymous, RequestID: requestIDFrom(ctx)})
 		} else if ctx, err = begin(r.Context(), opt.Auth, r.Header); err == nil {
 			// The request itself is the "message": resource functions read
 			// its path values and query.
