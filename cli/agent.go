@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/argocd"
 	"github.com/flagops/flagops/internal/render"
@@ -81,13 +82,12 @@ never logged.`,
 			log := slog.New(slog.NewTextHandler(a.stderr, nil))
 			cfg.Logger = log
 			base := strings.TrimRight(a.server, "/")
-			changes := flagopsv1connect.NewChangeServiceClient(http1Client(), base, connect.WithInterceptors(bearer(a.token)))
+			token := a.resolveToken()
+			changes := flagopsv1connect.NewChangeServiceClient(http1Client(), base, connect.WithInterceptors(bearer(token)))
 			ag, err := argocd.New(cfg, &argocd.Feed{Changes: changes},
-				&render.Client{BaseURL: base, Token: a.token, HTTP: http1Client()},
+				&render.Client{BaseURL: base, Token: token, HTTP: http1Client()},
 				&argocd.Client{BaseURL: argoServer, Token: argoToken, AppNamespace: appNamespace, HTTP: http1Client()},
-				// The versions service will take these reports; until it
-				// exists they are logged.
-				logReporter{log})
+				rpcReporter{versions: flagopsv1connect.NewVersionServiceClient(http1Client(), base, connect.WithInterceptors(bearer(token))), log: log})
 			if err != nil {
 				return err
 			}
@@ -130,12 +130,49 @@ func readAppsFile(path string) (map[string]string, error) {
 	return f.Applications, nil
 }
 
-// logReporter logs deployed-version reports until flagops has the RPC that
-// records them.
-type logReporter struct{ log *slog.Logger }
+// rpcReporter reports what Argo CD runs through VersionService.ReportVersion,
+// so that flagops' drift and promotion soak see it. The agent's key needs
+// versions.report at the target (the agent role).
+type rpcReporter struct {
+	versions flagopsv1connect.VersionServiceClient
+	log      *slog.Logger
+}
 
-func (r logReporter) ReportDeployed(ctx context.Context, d argocd.DeployedReport) error {
-	r.log.InfoContext(ctx, "deployed", "deployment", d.Project+"@"+d.Target, "application", d.Application,
+var _ argocd.VersionReporter = rpcReporter{}
+
+// ReportDeployed implements argocd.VersionReporter. A report without a
+// version (the Application is not synced, or has no version field) says
+// nothing about what runs, so it is only logged.
+func (r rpcReporter) ReportDeployed(ctx context.Context, d argocd.DeployedReport) error {
+	r.log.DebugContext(ctx, "deployed", "deployment", d.Project+"@"+d.Target, "application", d.Application,
 		"version", d.Version, "sync", d.SyncStatus, "health", d.HealthStatus, "revision", d.Revision)
+	if d.Version == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("argocd application %s: sync %s, health %s", d.Application, d.SyncStatus, d.HealthStatus)
+	if d.Revision != "" {
+		msg += ", revision " + d.Revision
+	}
+	_, err := r.versions.ReportVersion(ctx, connect.NewRequest(&flagopsv1.ReportVersionRequest{
+		Workspace: d.Workspace, Project: d.Project, Target: d.Target, Version: d.Version,
+		Status: argoStatus(d.HealthStatus), Message: msg,
+	}))
+	if err != nil {
+		return fmt.Errorf("report version %s of %s@%s: %w", d.Version, d.Project, d.Target, err)
+	}
 	return nil
+}
+
+// argoStatus maps Argo CD's health to a flagops deployment status; a health
+// flagops has no word for (Missing, Unknown, Suspended) reports none.
+func argoStatus(health string) string {
+	switch health {
+	case "Healthy":
+		return "healthy"
+	case "Progressing":
+		return "progressing"
+	case "Degraded":
+		return "degraded"
+	}
+	return ""
 }

@@ -47,7 +47,6 @@ func writeFiles(t *testing.T, files map[string]string) string {
 // stderr and exit 1, and never the token.
 func TestRender(t *testing.T) {
 	url, dataDir := startServer(t)
-	const token = "tok-do-not-print"
 	setup := []string{"FLAGOPS_SERVER=" + url, "FLAGOPS_DATA_DIR=" + dataDir}
 	for _, args := range [][]string{
 		{"apply", "-f", "-"},
@@ -57,6 +56,12 @@ func TestRender(t *testing.T) {
 			t.Fatalf("setup: %s", stderr)
 		}
 	}
+	// The sidecar's key is an agent key, made as an operator would.
+	code, out, stderr := runCLIWithStdin(t, setup, "", "keys", "create", "argocd-plugin", "--role", "agent")
+	if code != 0 {
+		t.Fatalf("create key: %s", stderr)
+	}
+	token := strings.TrimSpace(out)
 	good := writeFiles(t, map[string]string{
 		"app.yaml.tmpl": "kind: Deployment\nspec:\n  replicas: {{ get (dict \"free\" 1 \"pro\" 3 \"enterprise\" 5) .Facts.tier }}\n",
 		"flagops.yaml":  "project: shop\n",
@@ -74,11 +79,11 @@ func TestRender(t *testing.T) {
 		stdout  string
 		stderr  string
 	}{
-		{"by hand", []string{"FLAGOPS_SERVER=" + url}, []string{"render", "--project", "shop", "--target", "eu-1", "--dir", good}, 0,
+		{"by hand", setup, []string{"render", "--project", "shop", "--target", "eu-1", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
 		{"in argo cd, server from the plugin env", append([]string{"ARGOCD_ENV_FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
-		{"target from parameters", []string{"FLAGOPS_SERVER=" + url, `ARGOCD_APP_PARAMETERS=[{"name":"target","string":"eu-1"}]`}, []string{"render", "--dir", good}, 0,
+		{"target from parameters", []string{"FLAGOPS_SERVER=" + url, "FLAGOPS_TOKEN=" + token, `ARGOCD_APP_PARAMETERS=[{"name":"target","string":"eu-1"}]`}, []string{"render", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
 		{"unknown fact", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", bad}, 1,
 			"", `b.yaml.tmpl:2:14: unknown fact "nope"`},

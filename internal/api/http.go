@@ -20,6 +20,7 @@ import (
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/watch"
 )
@@ -185,9 +186,18 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, opt.MaxRequestBytes)
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		ctx, err := begin(r.Context(), opt.Auth, r.Header)
-		if err == nil {
-			err = auth.Authorize(ctx, route, nil)
+		var ctx context.Context
+		var err error
+		if rule, ok := auth.RuleFor(route); ok && rule.Permission == auth.Public {
+			// A public route takes no API key; its Authorization header may
+			// carry a credential of its own (a fact hook's token), which
+			// the handler checks.
+			ctx = auth.WithPrincipal(r.Context(), auth.Principal{Actor: auth.Anonymous})
+			ctx = domain.WithOrigin(ctx, domain.Origin{Actor: auth.Anonymous, RequestID: requestIDFrom(ctx)})
+		} else if ctx, err = begin(r.Context(), opt.Auth, r.Header); err == nil {
+			// The request itself is the "message": resource functions read
+			// its path values and query.
+			err = auth.Authorize(ctx, route, r)
 		}
 		if err != nil {
 			writeError(sw, toConnect(ctx, opt.Logger, route, err))

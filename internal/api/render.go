@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/render"
 )
@@ -32,6 +33,12 @@ func RenderBundle(svc *render.Service, opt Options) http.Handler {
 		}
 		if _, err := dec.Token(); err != io.EOF {
 			writeError(w, toConnect(r.Context(), opt.Logger, render.BundleRoute, errs.Field("body", "must hold one JSON object")))
+			return
+		}
+		// The route check ran before the body was read; this one scopes the
+		// call to the deployment the body names.
+		if err := auth.Authorize(r.Context(), render.BundleRoute, &req); err != nil {
+			writeError(w, toConnect(r.Context(), opt.Logger, render.BundleRoute, err))
 			return
 		}
 		b, err := svc.Bundle(r.Context(), &req)

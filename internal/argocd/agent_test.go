@@ -95,7 +95,7 @@ func TestHardRefreshOnFactChange(t *testing.T) {
 		app("shop-us-1", "shop", "us-1", "1.4.0"))
 	ag, err := argocd.New(argocd.Config{Target: "eu-1", StatusInterval: time.Hour, MinBackoff: 10 * time.Millisecond, Logger: servertest.Logger()},
 		&argocd.Feed{Changes: servertest.NewClients(servertest.HTTP1Client(), s.URL()).Changes},
-		&render.Client{BaseURL: s.URL()},
+		&render.Client{BaseURL: s.URL(), Token: servertest.AdminToken(s.URL())},
 		&argocd.Client{BaseURL: argo.srv.URL, Token: argoToken}, nil)
 	if err != nil {
 		t.Fatal(err)

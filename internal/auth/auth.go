@@ -217,6 +217,10 @@ func (p Principal) covers(ctx context.Context, b domain.Binding, r Resource) boo
 	switch {
 	case r.Global:
 		return true
+	case r.KeyEnvironment:
+		// The binding names the environment (and workspace) evaluated in;
+		// a "*" binding would leave the workspace open.
+		return b.Scope.Kind == domain.ScopeEnvironment && b.Workspace != domain.AllWorkspaces
 	case b.Workspace == domain.AllWorkspaces:
 		if r.AllWorkspaces {
 			return b.Scope.Kind == domain.ScopeWorkspace
@@ -249,6 +253,8 @@ func (r Resource) String() string {
 	switch {
 	case r.Global:
 		return "on this server"
+	case r.KeyEnvironment:
+		return "in the environment of a binding of the key"
 	case r.AllWorkspaces:
 		return "in every workspace"
 	}
@@ -263,4 +269,46 @@ func (r Resource) String() string {
 		s = strings.Join(parts, ", ") + " " + s
 	}
 	return s
+}
+
+// EvaluationScope returns where p evaluates flags over OFREP, which names
+// no environment: the workspace and environment of p's one environment
+// binding whose role grants flags.evaluate and, when p also has such a
+// binding at a project scope of that workspace, that project. A key with no
+// such environment binding, or with several, is errs.Denied: there is no
+// one environment to choose.
+func (p Principal) EvaluationScope() (ws, env, project string, err error) {
+	if !p.Authenticated() || p.Insecure {
+		return "", "", "", errs.New(errs.Unauthenticated, "flag evaluation needs an API key")
+	}
+	var envs, projects []domain.Binding
+	for _, b := range p.Key.Bindings {
+		if !RoleHas(b.Role, FlagsEvaluate) || b.Workspace == domain.AllWorkspaces {
+			continue
+		}
+		switch b.Scope.Kind {
+		case domain.ScopeEnvironment:
+			envs = append(envs, b)
+		case domain.ScopeProject:
+			projects = append(projects, b)
+		}
+	}
+	switch len(envs) {
+	case 0:
+		return "", "", "", errs.New(errs.Denied, "key %q may not evaluate flags: it needs %s bound to one environment (ROLE@environment/ENV)", p.Key.Name, FlagsEvaluate)
+	case 1:
+	default:
+		return "", "", "", errs.New(errs.Denied, "key %q is bound to %d environments for %s; an evaluation key selects one", p.Key.Name, len(envs), FlagsEvaluate)
+	}
+	ws, env = envs[0].Workspace, envs[0].Scope.Environment
+	for _, b := range projects {
+		if b.Workspace != ws {
+			continue
+		}
+		if project != "" && project != b.Scope.Project {
+			return "", "", "", errs.New(errs.Denied, "key %q is bound to several projects for %s; an evaluation key fixes at most one", p.Key.Name, FlagsEvaluate)
+		}
+		project = b.Scope.Project
+	}
+	return ws, env, project, nil
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"net/http"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -26,6 +28,10 @@ type Resource struct {
 	Project     string
 	Environment string
 	Target      string
+	// KeyEnvironment: the request evaluates in the environment the key is
+	// bound to (OFREP names no environment). Only an environment binding
+	// covers it.
+	KeyEnvironment bool
 }
 
 // ResourceOf returns the resource of a fact or secret scope in workspace ws.
@@ -242,4 +248,87 @@ func bindingsOf(req any) ([]Resource, error) {
 		return inWorkspace(req)
 	}
 	return out, nil
+}
+
+// subField returns the string field name of req, else that of the first set
+// singular message field of req holding one (flag.project, policy.to,
+// hold.environment, release.workspace).
+func subField(req any, name string) string {
+	if v := field(req, name); v != "" {
+		return v
+	}
+	m, ok := req.(proto.Message)
+	if !ok || m == nil {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || !r.Has(fd) {
+			continue
+		}
+		if v := field(r.Get(fd).Message().Interface(), name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// atObject is the project, environment and target a flag, version, release
+// or promotion request names, at its top level or in its one object field
+// (PutFlag's flag, SetHold's hold, CreateSchedule's change or rollout). A
+// promotion's environment is its "to". A request naming none of them spans
+// the workspace.
+func atObject(req any) ([]Resource, error) {
+	ws := subField(req, "workspace")
+	if ws == "" {
+		ws = nestedWorkspace(req)
+	}
+	r := Resource{
+		Workspace:   orDefault(ws),
+		Project:     subField(req, "project"),
+		Environment: subField(req, "environment"),
+		Target:      subField(req, "target"),
+	}
+	if r.Environment == "" {
+		r.Environment = subField(req, "to")
+	}
+	return one(r)
+}
+
+// keyEnvironment is the resource of an OFREP request: the environment of
+// the caller's key.
+func keyEnvironment(any) ([]Resource, error) { return one(Resource{KeyEnvironment: true}) }
+
+// DeploymentRequest is implemented by the plain-route requests that name a
+// deployment (the render bundle), so that their policy entries can scope
+// them without this package importing theirs.
+type DeploymentRequest interface {
+	AuthDeployment() (workspace, project, target string)
+}
+
+// renderDeployment is the deployment of a decoded bundle request. Before
+// the body is read (the route check, req is the *http.Request) it is no
+// resource: the key must hold the permission somewhere, and the handler
+// authorizes again with the decoded request.
+func renderDeployment(req any) ([]Resource, error) {
+	d, ok := req.(DeploymentRequest)
+	if !ok {
+		return nil, nil
+	}
+	ws, project, target := d.AuthDeployment()
+	return one(Resource{Workspace: orDefault(ws), Project: project, Target: target})
+}
+
+// resolvePath is the project and environment of the resolve route's path
+// and the workspace of its query. Without a request (the policy listing) it
+// is the default workspace.
+func resolvePath(req any) ([]Resource, error) {
+	r, ok := req.(*http.Request)
+	if !ok || r == nil {
+		return one(Resource{Workspace: domain.DefaultWorkspace})
+	}
+	return one(Resource{Workspace: orDefault(r.URL.Query().Get("workspace")),
+		Project: r.PathValue("project"), Environment: r.PathValue("environment")})
 }

@@ -46,6 +46,15 @@ const (
 	VersionsRead   Permission = "versions.read"
 	VersionsWrite  Permission = "versions.write"
 	VersionsReport Permission = "versions.report" // agents report what is deployed
+	// PromotionsApprove approves or rejects a promotion waiting for one.
+	PromotionsApprove Permission = "promotions.approve"
+
+	// Integrations are webhooks and inbound fact hooks. Creating or
+	// deleting one is an administrator's act: it decides where change data
+	// goes and who may write facts from outside.
+	IntegrationsRead  Permission = "integrations.read"
+	IntegrationsWrite Permission = "integrations.write" // redelivery
+	IntegrationsAdmin Permission = "integrations.admin"
 )
 
 // rolePermissions is the role table. admin holds every permission; the
@@ -54,9 +63,12 @@ const (
 var rolePermissions = map[domain.Role][]Permission{
 	domain.RoleEditor: {CatalogRead, CatalogWrite, FactsRead, FactsWrite, ChangesRead, ChangesAdmin,
 		SecretsList, SecretsWrite, SecretsAudit, MetricsRead,
-		FlagsRead, FlagsWrite, FlagsEvaluate, VersionsRead, VersionsWrite, VersionsReport},
+		FlagsRead, FlagsWrite, FlagsEvaluate, VersionsRead, VersionsWrite, VersionsReport, PromotionsApprove,
+		IntegrationsRead, IntegrationsWrite},
+	// A viewer may evaluate flags (Evaluate, OFREP): it reads the flags
+	// already, and evaluation changes nothing.
 	domain.RoleViewer: {CatalogRead, FactsRead, ChangesRead, SecretsList, SecretsAudit, MetricsRead,
-		FlagsRead, VersionsRead},
+		FlagsRead, FlagsEvaluate, VersionsRead, IntegrationsRead},
 	domain.RoleSecretReader: {SecretsList, SecretsRead},
 	domain.RoleAgent: {CatalogRead, FactsRead, SecretsList, SecretsRead, FlagsRead, FlagsEvaluate,
 		VersionsRead, VersionsReport},

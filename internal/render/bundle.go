@@ -111,6 +111,14 @@ type BundleRequest struct {
 	Secrets   []string       `json:"secrets,omitempty"`
 }
 
+// AuthDeployment names the deployment req is about, for the authorization
+// policy (auth.DeploymentRequest). The workspace is defaulted by validate.
+func (req *BundleRequest) AuthDeployment() (workspace, project, target string) {
+	return req.Workspace, req.Project, req.Target
+}
+
+var _ auth.DeploymentRequest = (*BundleRequest)(nil)
+
 // Bundle is everything a template may read about one deployment.
 type Bundle struct {
 	// Revision is a change-log revision the bundle is at least as new as.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
@@ -61,8 +62,12 @@ func (f *fakeSecrets) ResolveSecrets(_ context.Context, _, _, _ string, keys []s
 	return out, nil
 }
 
+// reader is a principal that may read every deployment's secret values.
+var reader = auth.Principal{Actor: "key/reader", Key: domain.APIKey{ID: "k1", Name: "reader",
+	Bindings: []domain.Binding{{Role: domain.RoleSecretReader, Workspace: "default", Scope: domain.WorkspaceScope()}}}}
+
 func TestServiceBundle(t *testing.T) {
-	ctx := context.Background()
+	ctx := auth.WithPrincipal(context.Background(), reader)
 	flags := &fakeFlags{}
 	secrets := &fakeSecrets{}
 	full := render.NewService(render.Deps{Facts: fakeFacts{}, Flags: flags, Versions: fakeVersions{}, Secrets: secrets})

@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
@@ -53,6 +54,12 @@ func estate(t *testing.T) (*server.Server, servertest.Clients) {
 	return s, c
 }
 
+// adminClient is a bundle client authenticated with the server's bootstrap
+// admin key.
+func adminClient(s *server.Server) *render.Client {
+	return &render.Client{BaseURL: s.URL(), Token: servertest.AdminToken(s.URL())}
+}
+
 func setFact(t *testing.T, c servertest.Clients, scope, key string, v any) {
 	t.Helper()
 	pv, err := structpb.NewValue(v)
@@ -72,7 +79,7 @@ func TestTierEndToEnd(t *testing.T) {
 		"deployment.yaml.tmpl": {Data: []byte("kind: Deployment\nmetadata:\n  name: {{ .Facts.project }}-{{ .Facts.target }}\n" +
 			"spec:\n  replicas: {{ get (dict \"free\" 1 \"pro\" 3 \"enterprise\" 5) .Facts.tier }}\n")},
 	}
-	client := &render.Client{BaseURL: s.URL()}
+	client := adminClient(s)
 	var hashes []string
 	for _, tc := range []struct {
 		tier     string
@@ -105,7 +112,7 @@ func TestBundle(t *testing.T) {
 	s, c := estate(t)
 	setFact(t, c, "environment/prod", "region", "eu")
 	setFact(t, c, "deployment/shop@eu-1", "tier", "pro")
-	client := &render.Client{BaseURL: s.URL()}
+	client := adminClient(s)
 	ctx := context.Background()
 
 	t.Run("answer", func(t *testing.T) {
@@ -116,7 +123,7 @@ func TestBundle(t *testing.T) {
 		if b.Deployment != (render.Deployment{Workspace: "default", Project: "shop", Environment: "prod", Target: "eu-1"}) {
 			t.Errorf("deployment %+v", b.Deployment)
 		}
-		if string(b.Facts["tier"]) != `"pro"` || b.Sources["region"] != "environment/prod" || b.Version != nil || len(b.Flags) != 0 || b.Revision < 6 {
+		if string(b.Facts["tier"]) != `"pro"` || b.Sources["region"] != "environment/prod" || b.Version == nil || *b.Version != (render.Version{}) || len(b.Flags) != 0 || b.Revision < 6 {
 			t.Errorf("bundle %+v", b)
 		}
 		want, _ := render.InputsHash(b.Facts, b.Flags, b.Version)
@@ -143,7 +150,8 @@ func TestBundle(t *testing.T) {
 	}{
 		{"missing deployment", client, render.BundleRequest{Project: "shop", Target: "nope"}, errs.NotFound, "deployment shop@nope"},
 		{"bad project", client, render.BundleRequest{Project: "Shop!", Target: "eu-1"}, errs.Invalid, "project"},
-		{"secrets without a secret store", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.FailedPrecondition, "serves no secrets"},
+		{"missing secret", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.NotFound, `secret "db" of shop@eu-1`},
+		{"no key", &render.Client{BaseURL: s.URL()}, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unauthenticated, "needs an API key"},
 		{"server unreachable", unreachable, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unavailable, "server unreachable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +163,7 @@ func TestBundle(t *testing.T) {
 	}
 
 	t.Run("not JSON", func(t *testing.T) {
-		resp, err := http.Post(s.URL()+"/v1/render/bundle", "application/json", strings.NewReader("{"))
+		resp, err := servertest.HTTP1Client().Post(s.URL()+"/v1/render/bundle", "application/json", strings.NewReader("{"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,4 +172,69 @@ func TestBundle(t *testing.T) {
 			t.Errorf("status %d, want 400", resp.StatusCode)
 		}
 	})
+}
+
+// TestTierThroughFlag is the tier example with a flag: flag replicas serves
+// 1, 3 or 5 by a rule on the deployment's tier fact, and the template reads
+// .Flags.replicas, so the rendered YAML follows the fact through the flag.
+func TestTierThroughFlag(t *testing.T) {
+	s, c := estate(t)
+	var f flagopsv1.Flag
+	if err := protojson.Unmarshal([]byte(`{"project":"shop","key":"replicas","type":"number",
+		"variations":[{"key":"free","value":1},{"key":"pro","value":3},{"key":"enterprise","value":5}],
+		"environments":{"prod":{"enabled":true,"offVariation":"free",
+			"rules":[{"conditions":[{"attribute":"tier","operator":"equals","values":["enterprise"]}],"variation":"enterprise"},
+			         {"conditions":[{"attribute":"tier","operator":"equals","values":["pro"]}],"variation":"pro"}],
+			"fallthrough":{"variation":"free"}}}}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Flags.PutFlag(context.Background(), connect.NewRequest(&flagopsv1.PutFlagRequest{Flag: &f})); err != nil {
+		t.Fatal(err)
+	}
+	src := fstest.MapFS{
+		"deployment.yaml.tmpl": {Data: []byte("kind: Deployment\nspec:\n  replicas: {{ .Flags.replicas }}\n")},
+	}
+	client := adminClient(s)
+	for _, tc := range []struct {
+		tier     string
+		replicas int
+	}{{"free", 1}, {"pro", 3}, {"enterprise", 5}, {"free", 1}} {
+		t.Run(tc.tier, func(t *testing.T) {
+			setFact(t, c, "deployment/shop@eu-1", "tier", tc.tier)
+			out, err := render.Generate(context.Background(), src, render.Target{Workspace: "default", Project: "shop", Target: "eu-1"}, render.Argo{}, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("---\n# Source: deployment.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: %d\n", tc.replicas)
+			if string(out) != want {
+				t.Errorf("got\n%s\nwant\n%s", out, want)
+			}
+		})
+	}
+}
+
+// TestVersionSetReachesBundle sets a version through VersionService and
+// expects the bundle's (and so the template's) desired version to be it.
+func TestVersionSetReachesBundle(t *testing.T) {
+	s, c := estate(t)
+	ctx := context.Background()
+	if _, err := c.Versions.SetVersion(ctx, connect.NewRequest(&flagopsv1.SetVersionRequest{Project: "shop", Environment: "prod", Version: "2.3.0"})); err != nil {
+		t.Fatal(err)
+	}
+	client := adminClient(s)
+	b, err := client.Fetch(ctx, &render.BundleRequest{Project: "shop", Target: "eu-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Version == nil || b.Version.Desired != "2.3.0" || b.Version.Deployed != "" {
+		t.Fatalf("bundle version %+v, want desired 2.3.0", b.Version)
+	}
+	src := fstest.MapFS{"v.yaml.tmpl": {Data: []byte("image: shop:{{ .Version.Desired }}\n")}}
+	out, err := render.Generate(ctx, src, render.Target{Workspace: "default", Project: "shop", Target: "eu-1"}, render.Argo{}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "---\n# Source: v.yaml.tmpl\nimage: shop:2.3.0\n"; string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
 }

@@ -24,9 +24,8 @@ type flagRuntime struct {
 }
 
 // startFlags loads the snapshots and builds the OFREP handler. The OFREP
-// Authenticator is cfg.OFREPAuth when set (the seam for store-backed API
-// keys with an evaluator role), else the static development keys of
-// cfg.OFREPKeys.
+// Authenticator is cfg.OFREPAuth when set, else ofrepKeys: the static
+// development keys of cfg.OFREPKeys, then the store's API keys.
 func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 	rt := &flagRuntime{snaps: snapshot.New()}
 	rt.facts = ofrep.NewFactCache(storeFacts{s.store}, rt.snaps.FactsChanged)
@@ -36,7 +35,7 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 	}
 	authn := s.cfg.OFREPAuth
 	if authn == nil {
-		authn = ofrep.StaticAuth(s.cfg.OFREPKeys)
+		authn = ofrepKeys{static: s.cfg.OFREPKeys, keys: s.authn}
 	}
 	h, err := ofrep.New(ofrep.Options{
 		Auth:      authn,

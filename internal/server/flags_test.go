@@ -118,6 +118,8 @@ func TestOFREPFactsEndToEnd(t *testing.T) {
 		t.Run("unknown key", func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, s.URL()+ofrep.PathSingle+"replicas", strings.NewReader(body))
 			req.Header.Set("X-API-Key", "nope")
+			// Without this the test client would send the admin key too.
+			req.Header.Set("Authorization", servertest.NoToken)
 			resp, err := servertest.HTTP1Client().Do(req)
 			if err != nil {
 				t.Fatal(err)

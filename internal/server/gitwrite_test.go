@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
 )
@@ -95,6 +98,36 @@ func TestGitWritebackWiring(t *testing.T) {
 		body, msg := valuesAtHead(t, bare)
 		if !strings.HasPrefix(body, "# Shop.") || !strings.Contains(msg, "flagops revision ") || !strings.Contains(msg, strconv.FormatInt(rev, 10)) {
 			t.Fatalf("values.yaml:\n%s\nmessage %q (revision %d)", body, msg, rev)
+		}
+	})
+}
+
+// TestGitWritebackVersion is the version follower of docs/integrations.md:
+// a SetVersion of shop in prod lands a commit setting the Helm values'
+// image.tag in a local bare repository.
+func TestGitWritebackVersion(t *testing.T) {
+	backends(t, func(t *testing.T, cfg server.Config) {
+		bare := seedBare(t)
+		cfg.GitWritebackConfig = filepath.Join(t.TempDir(), "writeback.yaml")
+		rules := "rules:\n  - name: shop-prod\n    kind: version\n    key: shop@prod\n    valuePath: version\n" +
+			"    repository: {url: " + bare + ", branch: main}\n    file: values.yaml\n    field: {valuesPath: image.tag}\n"
+		if err := os.WriteFile(cfg.GitWritebackConfig, []byte(rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := servertest.Start(t, cfg)
+		c := clients(s)
+		estate(t, c)
+		res, err := c.Versions.SetVersion(context.Background(), connect.NewRequest(&flagopsv1.SetVersionRequest{Project: "shop", Environment: "prod", Version: "2.4.1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the commit", func() bool {
+			body, _ := valuesAtHead(t, bare)
+			return strings.Contains(body, "tag: 2.4.1 # set by flagops")
+		})
+		body, msg := valuesAtHead(t, bare)
+		if !strings.HasPrefix(body, "# Shop.") || !strings.Contains(msg, "(version shop@prod)") {
+			t.Fatalf("values.yaml:\n%s\nmessage %q (response %v)", body, msg, res.Msg)
 		}
 	})
 }

@@ -109,6 +109,8 @@ type Server struct {
 	log   *slog.Logger
 	store *store.Store
 	hub   *watch.Hub
+	// authn authenticates API keys, for the API and for OFREP.
+	authn *auth.Authenticator
 	flags *flagRuntime
 	http  *http.Server
 	addr  string
@@ -173,6 +175,7 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
+	s.authn = auth.NewAuthenticator(s.store, s.log, s.cfg.InsecureDev)
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	if err := s.hub.Start(ctx); err != nil {
 		return err
@@ -241,7 +244,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
-		Auth: auth.NewAuthenticator(s.store, s.log, s.cfg.InsecureDev)}
+		Auth: s.authn}
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()
@@ -272,13 +275,24 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		Facts:    s.store,
 		Revision: s.hub,
 		Flags:    render.SnapshotFlags{Source: freshSnapshots{s.flags.snaps, s.flags.sync}},
+		Versions: storeVersions{s.store},
+		// Secret values are read only for a caller holding secrets.read
+		// on the deployment (render.SecretsProcedure); every read is
+		// audited.
+		Secrets: secretsSvc,
 	}), opt))
 	route(api.ResolveRoute, api.ResolveHandler(versions, opt))
 	route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	route("GET /readyz", http.HandlerFunc(s.readyz))
-	s.flags.mountOFREP(route)
+	s.flags.mountOFREP(s.ofrepRoute(mux, opt, func(token string) bool {
+		if s.cfg.OFREPAuth != nil {
+			return true
+		}
+		_, static := s.cfg.OFREPKeys[token]
+		return static
+	}))
 	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 	return api.WithRequestID(mux)

@@ -229,6 +229,38 @@ func (s *Secrets) ReadResolved(ctx context.Context, ws, project, target string) 
 	return out, nil
 }
 
+// ResolveSecrets returns the values of the named secrets of a deployment,
+// resolved like facts (the most specific scope wins). Only the named keys
+// are read, and each read is audited; a key the deployment does not see is
+// errs.NotFound naming it. It implements render.SecretReader.
+func (s *Secrets) ResolveSecrets(ctx context.Context, ws, project, target string, keys []string) (map[string]string, error) {
+	list, err := s.Resolve(ctx, ws, project, target)
+	if err != nil {
+		return nil, err
+	}
+	ws, _ = workspace("workspace", ws)
+	byKey := make(map[string]store.ResolvedSecret, len(list))
+	for _, r := range list {
+		byKey[r.Key] = r
+	}
+	// Check every key before reading any, so a bad request audits nothing.
+	for _, k := range keys {
+		if _, ok := byKey[k]; !ok {
+			return nil, errs.New(errs.NotFound, "secret %q of %s@%s", k, project, target)
+		}
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		r := byKey[k]
+		v, _, err := s.store.ReadSecret(ctx, s.kr, ws, r.Scope, r.Key, r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("read secret %s of %s@%s: %w", k, project, target, err)
+		}
+		out[k] = string(v)
+	}
+	return out, nil
+}
+
 // Rotation is what RotateMasterKey did.
 type Rotation struct {
 	NewKeyID  string
