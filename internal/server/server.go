@@ -175,8 +175,15 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
-	s.authn = auth.NewAuthenticator(s.store, s.log, s.cfg.InsecureDev)
+	// Keys are cached so that OFREP does not query the database per
+	// request. The cache is dropped after every commit of this process,
+	// synchronously, before the write's response is sent (a revoked key is
+	// refused at once), and whenever the hub reads other instances' writes.
+	keys := auth.NewKeyCache(s.store)
+	s.store.OnCommit(func(int64) { keys.Invalidate() })
+	s.authn = auth.NewAuthenticator(keys, s.log, s.cfg.InsecureDev)
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
+	s.hub.OnAdvance(func(int64) { keys.Invalidate() })
 	if err := s.hub.Start(ctx); err != nil {
 		return err
 	}
