@@ -93,7 +93,7 @@ YAML
 if [ "$KEYKIND" = static ]; then
   KEY=static-bench-key
 else
-  KEY=$("$WORK/flagops" keys create ofrep-bench --role evaluator@project/bench)
+  KEY=$("$WORK/flagops" keys create ofrep-bench --role evaluator@environment/prod --role evaluator@project/bench)
 fi
 load "flagops single tier-replicas" -H "X-API-Key: $KEY" -flag tier-replicas -expect 3
 load "flagops single rollout-50" -H "X-API-Key: $KEY" -flag rollout-50

@@ -95,15 +95,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 		}
 		return Principal{Actor: Anonymous, Insecure: true}, nil
 	}
-	authz := h.Get("Authorization")
-	if authz == "" {
-		return Principal{Actor: Anonymous}, nil
+	token, err := tokenOf(h)
+	if err != nil || token == "" {
+		return Principal{Actor: Anonymous}, err
 	}
-	scheme, token, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return Principal{}, errs.New(errs.Unauthenticated, "the Authorization header must be \"Bearer TOKEN\"")
-	}
-	token = strings.TrimSpace(token)
 	if !wellFormed(token) {
 		return Principal{}, errs.New(errs.Unauthenticated, "the bearer token is not a flagops API token (%s…)", TokenPrefix)
 	}
@@ -133,6 +128,24 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 		}
 	}
 	return Principal{Actor: "key/" + k.Name, Key: k, envOf: a.targetEnv}, nil
+}
+
+// APIKeyHeader carries a token where a client cannot set Authorization;
+// OFREP names it as the alternative to a bearer token.
+const APIKeyHeader = "X-API-Key"
+
+// tokenOf returns the token of "Authorization: Bearer TOKEN", else of
+// X-API-Key, else "".
+func tokenOf(h http.Header) (string, error) {
+	authz := h.Get("Authorization")
+	if authz == "" {
+		return strings.TrimSpace(h.Get(APIKeyHeader)), nil
+	}
+	scheme, token, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", errs.New(errs.Unauthenticated, "the Authorization header must be \"Bearer TOKEN\"")
+	}
+	return strings.TrimSpace(token), nil
 }
 
 func (a *Authenticator) targetEnv(ctx context.Context, ws, target string) (string, error) {

@@ -62,8 +62,8 @@ func ofrepToken(r *http.Request) string {
 // direct (the static development keys, or every request when the embedder
 // set its own Config.OFREPAuth) goes straight to the OFREP handler, whose
 // authenticator decides; any other passes api.Route, hence the policy, like
-// every route. An API key sent as X-API-Key is moved to the Authorization
-// header that authentication reads.
+// every route. An API key may come as a bearer token or as X-API-Key; the
+// authenticator reads both.
 func (s *Server) ofrepRoute(mux *http.ServeMux, opt api.Options, direct func(token string) bool) func(pattern string, h http.Handler) {
 	return func(pattern string, h http.Handler) {
 		s.routes = append(s.routes, pattern)
@@ -74,10 +74,8 @@ func (s *Server) ofrepRoute(mux *http.ServeMux, opt api.Options, direct func(tok
 				h.ServeHTTP(w, r)
 				return
 			}
-			if r.Header.Get("Authorization") == "" && tok != "" {
-				r = r.Clone(r.Context())
-				r.Header.Set("Authorization", "Bearer "+tok)
-			}
+			// The authenticator reads X-API-Key as well as a bearer token,
+			// so the request goes on unchanged (no per-request clone).
 			guarded.ServeHTTP(w, r)
 		}))
 	}
