@@ -30,30 +30,14 @@ func (s *Store) DeleteFlag(ctx context.Context, ws, project, key string, o Delet
 		if err := checkExpected("flag "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
 			return err
 		}
-		var deps dependents
-		for j := range set.flags {
-			f := &set.flags[j]
-			if f.Key == key || !requires(f, key) {
-				continue
-			}
-			deps.add("flag", []string{FlagKey(project, f.Key)})
-			if !o.Force {
-				continue
-			}
-			next := cloneFlag(*f)
-			for env, tg := range next.Environments {
-				tg.Prerequisites = slices.DeleteFunc(tg.Prerequisites, func(p flag.Prerequisite) bool { return p.Flag == key })
-				if len(tg.Prerequisites) == 0 {
-					tg.Prerequisites = nil
-				}
-				next.Environments[env] = tg
-			}
-			if err := t.rewriteFlag(ctx, ws, *f, next); err != nil {
-				return err
-			}
-		}
-		if len(deps) > 0 && !o.Force {
-			return deps.refuse("flag " + FlagKey(project, key))
+		isPrereq := func(p flag.Prerequisite) bool { return p.Flag == key }
+		err = t.detachFlags(ctx, ws, set, "flag "+FlagKey(project, key), o.Force,
+			func(f *flag.Flag) bool {
+				return f.Key != key && anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Prerequisites, isPrereq) })
+			},
+			func(tg *flag.Targeting) { tg.Prerequisites = nilIfEmpty(slices.DeleteFunc(tg.Prerequisites, isPrereq)) })
+		if err != nil {
+			return err
 		}
 		if err := t.deleteDoc(ctx, "flags", domain.KindFlag, ws, project, key, cur); err != nil {
 			return err
@@ -82,30 +66,14 @@ func (s *Store) DeleteSegment(ctx context.Context, ws, project, key string, o De
 		if err := checkExpected("segment "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
 			return err
 		}
-		var deps dependents
-		for j := range set.flags {
-			f := &set.flags[j]
-			if !usesSegment(f, key) {
-				continue
-			}
-			deps.add("flag", []string{FlagKey(project, f.Key)})
-			if !o.Force {
-				continue
-			}
-			next := cloneFlag(*f)
-			for env, tg := range next.Environments {
-				tg.Rules = slices.DeleteFunc(tg.Rules, func(r flag.Rule) bool { return r.Segment == key })
-				if len(tg.Rules) == 0 {
-					tg.Rules = nil
-				}
-				next.Environments[env] = tg
-			}
-			if err := t.rewriteFlag(ctx, ws, *f, next); err != nil {
-				return err
-			}
-		}
-		if len(deps) > 0 && !o.Force {
-			return deps.refuse("segment " + FlagKey(project, key))
+		usesIt := func(r flag.Rule) bool { return r.Segment == key }
+		err = t.detachFlags(ctx, ws, set, "segment "+FlagKey(project, key), o.Force,
+			func(f *flag.Flag) bool {
+				return anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Rules, usesIt) })
+			},
+			func(tg *flag.Targeting) { tg.Rules = nilIfEmpty(slices.DeleteFunc(tg.Rules, usesIt)) })
+		if err != nil {
+			return err
 		}
 		return t.deleteDoc(ctx, "segments", domain.KindSegment, ws, project, key, cur)
 	})
@@ -115,22 +83,53 @@ func (s *Store) DeleteSegment(ctx context.Context, ws, project, key string, o De
 	return nil
 }
 
-func requires(f *flag.Flag, key string) bool {
+// detachFlags handles the flags of set that depend on what is being deleted
+// (what names it, for the error): it refuses, naming them, unless force;
+// with force it strips the dependency from every environment's targeting of
+// each such flag and records each rewrite at the write's revision.
+func (t *wtx) detachFlags(ctx context.Context, ws string, set *projectSet, what string, force bool,
+	depends func(*flag.Flag) bool, strip func(*flag.Targeting)) error {
+	var deps dependents
+	for j := range set.flags {
+		f := &set.flags[j]
+		if !depends(f) {
+			continue
+		}
+		deps.add("flag", []string{FlagKey(f.Project, f.Key)})
+		if !force {
+			continue
+		}
+		next := cloneFlag(*f)
+		for env, tg := range next.Environments {
+			strip(&tg)
+			next.Environments[env] = tg
+		}
+		if err := t.rewriteFlag(ctx, ws, *f, next); err != nil {
+			return err
+		}
+	}
+	if len(deps) > 0 && !force {
+		return deps.refuse(what)
+	}
+	return nil
+}
+
+// anyTargeting reports whether some environment's targeting of f satisfies pred.
+func anyTargeting(f *flag.Flag, pred func(flag.Targeting) bool) bool {
 	for _, tg := range f.Environments {
-		if slices.ContainsFunc(tg.Prerequisites, func(p flag.Prerequisite) bool { return p.Flag == key }) {
+		if pred(tg) {
 			return true
 		}
 	}
 	return false
 }
 
-func usesSegment(f *flag.Flag, key string) bool {
-	for _, tg := range f.Environments {
-		if slices.ContainsFunc(tg.Rules, func(r flag.Rule) bool { return r.Segment == key }) {
-			return true
-		}
+// nilIfEmpty keeps stored documents canonical: an emptied list is omitted.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
 	}
-	return false
+	return s
 }
 
 // cloneFlag deep-copies a flag through JSON, so that editing the copy's
