@@ -42,6 +42,7 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 		Snapshots: freshSnapshots{rt.snaps, rt.sync},
 		Facts:     freshFacts{rt.facts, rt.sync},
 		PublicURL: s.cfg.PublicURL,
+		RateLimit: s.cfg.OFREPRateLimit,
 		Logger:    s.log,
 	})
 	if err != nil {

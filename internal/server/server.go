@@ -56,6 +56,10 @@ type Config struct {
 	// PublicURL is the externally visible base URL OFREP advertises in
 	// eventStreams (default: derived from each request).
 	PublicURL string
+	// OFREPRateLimit limits OFREP requests per key (a token bucket per key;
+	// the zero value is no limit). Over the limit a client gets 429 with
+	// Retry-After, as the OFREP specification defines.
+	OFREPRateLimit ofrep.RateLimit
 	// Webhooks tunes the webhook dispatcher, which always runs (on
 	// PostgreSQL, in the one instance holding its advisory lock). Logger
 	// and Leader are filled in by the server.
