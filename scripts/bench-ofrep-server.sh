@@ -98,3 +98,23 @@ fi
 load "flagops single tier-replicas" -H "X-API-Key: $KEY" -flag tier-replicas -expect 3
 load "flagops single rollout-50" -H "X-API-Key: $KEY" -flag rollout-50
 load "flagops bulk (3 flags)" -H "X-API-Key: $KEY" -bulk
+
+# Bulk of 100 flags: 97 more flags alike (a rule on tier, then a rollout).
+for i in $(seq -w 1 97); do
+  cat <<YAML
+---
+kind: Flag
+project: bench
+key: extra-$i
+type: string
+variations: [{key: a, value: "a"}, {key: b, value: "b"}, {key: c, value: "c"}]
+environments:
+  prod:
+    enabled: true
+    rules:
+      - conditions: [{attribute: tier, operator: in, values: [pro, enterprise]}]
+        rollout: [{variation: a, weight: 50000}, {variation: b, weight: 50000}]
+    fallthrough: {variation: c}
+YAML
+done | "$WORK/flagops" apply -f - >/dev/null
+load "flagops bulk (100 flags)" -H "X-API-Key: $KEY" -bulk
