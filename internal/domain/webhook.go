@@ -55,9 +55,16 @@ type Webhook struct {
 	URL       string        `json:"url"`
 	Type      string        `json:"type"`
 	Filter    WebhookFilter `json:"filter"`
-	Secret    string        `json:"-"`
-	Revision  int64         `json:"revision,omitempty"`
-	CreatedAt time.Time     `json:"createdAt,omitzero"`
+	// Secret is the signing secret in plain text. It is set only on its
+	// way in (create), out (the create response) and, in memory, by the
+	// dispatcher that signs with it; the store keeps it sealed in
+	// SealedSecret and never returns it.
+	Secret string `json:"-"`
+	// SealedSecret is the stored, sealed form of Secret (base64 of
+	// secrets.Sealed.Marshal); only the store opens it.
+	SealedSecret string    `json:"-"`
+	Revision     int64     `json:"revision,omitempty"`
+	CreatedAt    time.Time `json:"createdAt,omitzero"`
 	// Cursor is the delivery position; it moves outside the change log.
 	Cursor Cursor `json:"-"`
 }

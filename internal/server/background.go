@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/flagops/flagops/internal/gitwrite"
+	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/webhook"
 )
 
 // startBackground starts the jobs that follow the change log: the webhook
 // dispatcher (always) and git write-back (when configured). Both are woken
 // by the hub and poll as a safety net.
-func (s *Server) startBackground() error {
+func (s *Server) startBackground(kr *secrets.Keyring) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
 	opt := s.cfg.Webhooks
 	opt.Logger = s.log
+	opt.Keyring = kr
 	if s.cfg.DatabaseURL != "" {
 		opt.Leader = webhook.PGLeader{URL: s.cfg.DatabaseURL, Key: webhook.DispatcherLockID}
 	}

@@ -176,6 +176,16 @@ func (s *Server) start(ctx context.Context) error {
 		s.log.Warn("master keys come from the data directory's key file; instances sharing this PostgreSQL database must share keys through "+secrets.EnvVar,
 			"key_file", filepath.Join(s.cfg.DataDir, secrets.KeyFileName))
 	}
+	// Subscriptions created before webhook secrets were sealed still hold
+	// them in plain text; seal them now that the keys are loaded, before
+	// the dispatcher needs them. Later starts find nothing to do.
+	sealed, err := s.store.SealWebhookSecrets(ctx, kr)
+	if err != nil {
+		return fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	if sealed > 0 {
+		s.log.Info("sealed the plaintext signing secrets of webhooks", "webhooks", sealed)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -194,7 +204,7 @@ func (s *Server) start(ctx context.Context) error {
 	if s.flags, err = s.startFlags(ctx); err != nil {
 		return err
 	}
-	if err := s.startBackground(); err != nil {
+	if err := s.startBackground(kr); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -259,7 +269,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()
-	webhooks := service.NewWebhooks(s.store, func() { s.dispatcher.Notify(0) })
+	webhooks := service.NewWebhooks(s.store, kr, func() { s.dispatcher.Notify(0) })
 	api.Mount(mux, api.Services{
 		Catalog:    service.NewCatalog(s.store),
 		Facts:      service.NewFacts(s.store),

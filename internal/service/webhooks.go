@@ -12,12 +12,13 @@ import (
 
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/store"
 )
 
 // WebhookStore is the part of the store the webhook and fact-hook use cases need.
 type WebhookStore interface {
-	CreateWebhook(ctx context.Context, w domain.Webhook, from int64) (domain.Webhook, error)
+	CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain.Webhook, from int64) (domain.Webhook, error)
 	GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error)
 	ListWebhooks(ctx context.Context, ws string) ([]domain.Webhook, error)
 	DeleteWebhook(ctx context.Context, ws, name string) error
@@ -38,17 +39,19 @@ var _ WebhookStore = (*store.Store)(nil)
 // create calls.
 type Webhooks struct {
 	store WebhookStore
+	// kr seals the signing secrets; the store keeps only their sealed form.
+	kr *secrets.Keyring
 	// wake tells the dispatcher of this process that a cursor moved.
 	wake func()
 }
 
-// NewWebhooks returns the webhook use cases on st; wake (may be nil) is
-// called after a redelivery rewinds a cursor.
-func NewWebhooks(st WebhookStore, wake func()) *Webhooks {
+// NewWebhooks returns the webhook use cases on st, sealing signing secrets
+// with kr; wake (may be nil) is called after a redelivery rewinds a cursor.
+func NewWebhooks(st WebhookStore, kr *secrets.Keyring, wake func()) *Webhooks {
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Webhooks{store: st, wake: wake}
+	return &Webhooks{store: st, kr: kr, wake: wake}
 }
 
 // MinSecretLen is the shortest signing secret accepted.
@@ -106,11 +109,11 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int
 		return w, errs.Field("from_revision", "must not be negative")
 	}
 	secret := w.Secret
-	out, err := s.store.CreateWebhook(ctx, w, from)
+	out, err := s.store.CreateWebhook(ctx, s.kr, w, from)
 	if err != nil {
 		return out, err
 	}
-	out.Secret = secret
+	out.Secret, out.SealedSecret = secret, ""
 	return out, nil
 }
 
@@ -121,7 +124,7 @@ func (s *Webhooks) GetWebhook(ctx context.Context, ws, name string) (domain.Webh
 		return domain.Webhook{}, err
 	}
 	w, err := s.store.GetWebhook(ctx, ws, name)
-	w.Secret = ""
+	w.Secret, w.SealedSecret = "", ""
 	return w, err
 }
 
@@ -133,7 +136,7 @@ func (s *Webhooks) ListWebhooks(ctx context.Context, ws string) ([]domain.Webhoo
 	}
 	list, err := s.store.ListWebhooks(ctx, ws)
 	for i := range list {
-		list[i].Secret = ""
+		list[i].Secret, list[i].SealedSecret = "", ""
 	}
 	return list, err
 }

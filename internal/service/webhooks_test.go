@@ -29,7 +29,7 @@ func TestCreateWebhookValidation(t *testing.T) {
 		{"empty kind", func(w *domain.Webhook) { w.Filter.Kinds = []string{""} }, 0, "filter.kinds[0]"},
 		{"negative from", func(w *domain.Webhook) {}, -1, "from_revision"},
 	}
-	svc := NewWebhooks(nil, nil) // validation fails before the store is used
+	svc := NewWebhooks(nil, nil, nil) // validation fails before the store is used
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := ok

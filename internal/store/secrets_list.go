@@ -178,15 +178,21 @@ func (s *Store) ResolveSecrets(ctx context.Context, ws, project, target string) 
 
 // RewrapSecrets moves every stored value not sealed under kr's active master
 // key onto it (only the data keys are re-encrypted; values are never
-// decrypted) and returns how many records it moved. Each record is updated
-// only if it is unchanged since it was read, so a concurrent destroy wins.
+// decrypted) and returns how many records it moved. Webhook signing secrets
+// are sealed values too and are moved first, so that the rotation's
+// RetireMasterKey, which counts both, can retire the old key. Each record is
+// updated only if it is unchanged since it was read, so a concurrent destroy
+// wins.
 // Rewrapping takes no revision: no value or fingerprint changes.
 func (s *Store) RewrapSecrets(ctx context.Context, kr *secrets.Keyring) (int, error) {
 	type rec struct {
 		ws, scope, key, sealed string
 		version                int64
 	}
-	moved := 0
+	moved, err := s.rewrapWebhookSecrets(ctx, kr)
+	if err != nil {
+		return moved, err
+	}
 	for {
 		// The active key is read per batch: a rotation during the job makes
 		// the next batch move records onto the newer key.
@@ -258,7 +264,8 @@ func errorsJoinKind(err error) error {
 	return fmt.Errorf("%w (%w)", errs.New(errs.FailedPrecondition, "a stored secret cannot be re-wrapped"), err)
 }
 
-// RetireMasterKey retires master key id from kr once no stored value uses it.
+// RetireMasterKey retires master key id from kr once no stored value or
+// webhook signing secret uses it.
 // The check and the retirement happen while holding the revision counter
 // lock every secret write takes before sealing, so no write can seal under
 // the old key in between. It returns how many records still use id (and does
@@ -276,7 +283,11 @@ func (s *Store) RetireMasterKey(ctx context.Context, kr *secrets.Keyring, id str
 	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM secret_versions WHERE key_id = ? AND sealed IS NOT NULL"), id).Scan(&n); err != nil {
 		return 0, fmt.Errorf("retire master key: count: %w", err)
 	}
-	if n > 0 {
+	var hooks int
+	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM webhooks WHERE secret_key_id = ? AND secret_sealed <> ''"), id).Scan(&hooks); err != nil {
+		return 0, fmt.Errorf("retire master key: count webhook secrets: %w", err)
+	}
+	if n += hooks; n > 0 {
 		return n, nil
 	}
 	if err := kr.Retire(id); err != nil {

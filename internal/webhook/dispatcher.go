@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/secrets"
 )
 
 // Store is what the dispatcher needs of the store.
@@ -24,6 +25,7 @@ type Store interface {
 	AdvanceWebhookCursor(ctx context.Context, ws, name string, from, to domain.Cursor) (bool, error)
 	SaveDelivery(ctx context.Context, ws string, d domain.Delivery) (domain.Delivery, error)
 	LatestDelivery(ctx context.Context, ws, webhook string, rev int64, seq int) (domain.Delivery, bool, error)
+	OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error)
 }
 
 // Options tune a Dispatcher. Zero values take the defaults.
@@ -44,7 +46,11 @@ type Options struct {
 	Source string
 	// Leader decides which process dispatches (default: this one).
 	Leader Leader
-	Logger *slog.Logger
+	// Keyring opens the subscriptions' sealed signing secrets. Without it
+	// every attempt fails (and says why in the delivery log): nothing is
+	// sent unsigned.
+	Keyring *secrets.Keyring
+	Logger  *slog.Logger
 }
 
 // Dispatcher delivers the change log to every subscription. Run it once per
@@ -311,8 +317,17 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 }
 
 // attempt posts once. The error never holds the URL (it may carry a token)
-// nor the response body.
+// nor the response body. The signing secret is opened for each attempt and
+// kept only while the request is signed; a secret that does not open (wrong
+// master key, ciphertext tampered with or moved) fails the attempt, so the
+// delivery log says why and nothing is sent unsigned.
 func (d *Dispatcher) attempt(ctx context.Context, h domain.Webhook, ev Event, id string) (int, error) {
+	secret, err := d.st.OpenWebhookSecret(d.opt.Keyring, h)
+	if err != nil {
+		return 0, fmt.Errorf("cannot sign: %w", err)
+	}
+	h.Secret = string(secret)
+	clear(secret)
 	req, err := Request(h, ev, id, d.opt.Now())
 	if err != nil {
 		return 0, err

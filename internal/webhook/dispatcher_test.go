@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/store/pgtest"
 	"github.com/flagops/flagops/internal/webhook"
@@ -93,9 +94,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// startDispatcher runs a dispatcher with fast retries and returns its stop.
-func startDispatcher(st *store.Store) (notify func(), stop func()) {
+// keyring returns an in-memory keyring for sealing and opening the
+// subscriptions' signing secrets.
+func keyring(t *testing.T) *secrets.Keyring {
+	t.Helper()
+	kr, err := secrets.NewEphemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// startDispatcher runs a dispatcher with fast retries, opening signing
+// secrets with kr, and returns its stop.
+func startDispatcher(st *store.Store, kr *secrets.Keyring) (notify func(), stop func()) {
 	d := webhook.NewDispatcher(st, webhook.Options{
+		Keyring:      kr,
 		Backoff:      webhook.Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond},
 		PollInterval: 20 * time.Millisecond,
 		Logger:       quiet,
@@ -130,7 +144,8 @@ func TestDeliveryAtLeastOnceInOrder(t *testing.T) {
 		rc := &receiver{t: t, secret: "s3cret", down: true}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
-		must(st.CreateWebhook(ctx, domain.Webhook{Workspace: ws, Name: "shop-events", URL: srv.URL, Type: domain.WebhookGeneric,
+		kr := keyring(t)
+		must(st.CreateWebhook(ctx, kr, domain.Webhook{Workspace: ws, Name: "shop-events", URL: srv.URL, Type: domain.WebhookGeneric,
 			Secret: "s3cret", Filter: domain.WebhookFilter{Projects: []string{"shop"}}}, 0))
 
 		var want []string
@@ -157,7 +172,7 @@ func TestDeliveryAtLeastOnceInOrder(t *testing.T) {
 			}
 		}
 		shop := domain.ProjectEnvScope("shop", "prod")
-		notify, stop := startDispatcher(st)
+		notify, stop := startDispatcher(st, kr)
 		set(shop, map[string]string{"image.tag": `"1.0"`, "replicas": `2`}) // one revision, two entries
 		set(domain.ProjectScope("blog"), map[string]string{"tier": `"free"`})
 		set(shop, map[string]string{"image.tag": `"1.1"`})
@@ -168,7 +183,7 @@ func TestDeliveryAtLeastOnceInOrder(t *testing.T) {
 		set(shop, map[string]string{"image.tag": `"1.2"`})
 		set(domain.ProjectScope("blog"), map[string]string{"tier": `"pro"`})
 		rc.setDown(false)
-		_, stop = startDispatcher(st)
+		_, stop = startDispatcher(st, kr)
 		defer stop()
 		waitFor(t, "every event", func() bool {
 			_, got := rc.state()

@@ -22,9 +22,10 @@ func TestRedeliver(t *testing.T) {
 		rc := &receiver{t: t, secret: "redeliver-secret"}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
-		notify, stop := startDispatcher(st)
+		kr := keyring(t)
+		notify, stop := startDispatcher(st, kr)
 		defer stop()
-		svc := service.NewWebhooks(st, notify)
+		svc := service.NewWebhooks(st, kr, notify)
 		if _, err := svc.CreateWebhook(ctx, domain.Webhook{Name: "all", URL: srv.URL, Secret: "redeliver-secret"}, 0); err != nil {
 			t.Fatal(err)
 		}

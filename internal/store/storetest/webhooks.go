@@ -14,7 +14,8 @@ import (
 // cursors: the secret never reaches the change log, cursor moves append
 // nothing, and a stale cursor advance is refused.
 func testWebhooks(t *testing.T, h *harness) {
-	w, err := h.s.CreateWebhook(h.ctx, domain.Webhook{Workspace: ws, Name: "audit", URL: "http://127.0.0.1/x",
+	kr := keyring(t)
+	w, err := h.s.CreateWebhook(h.ctx, kr, domain.Webhook{Workspace: ws, Name: "audit", URL: "http://127.0.0.1/x",
 		Type: domain.WebhookGeneric, Secret: "top-secret-value", Filter: domain.WebhookFilter{Kinds: []string{"fact"}}}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -22,15 +23,18 @@ func testWebhooks(t *testing.T, h *harness) {
 	if w.Cursor != domain.CursorAfterRevision(w.Revision) {
 		t.Fatalf("cursor %+v, want after the creating revision %d", w.Cursor, w.Revision)
 	}
-	_, err = h.s.CreateWebhook(h.ctx, domain.Webhook{Workspace: ws, Name: "audit", URL: "http://x", Type: "generic", Secret: "s"}, 0)
+	_, err = h.s.CreateWebhook(h.ctx, kr, domain.Webhook{Workspace: ws, Name: "audit", URL: "http://x", Type: "generic", Secret: "s"}, 0)
 	wantKind(t, err, errs.AlreadyExists, "")
 	cs := h.since(w.Revision - 1)
 	if len(cs) != 1 || cs[0].Kind != domain.KindWebhook || strings.Contains(string(cs[0].After), "top-secret") {
 		t.Fatalf("webhook changes %+v: want one create without the secret", cs)
 	}
 	got, err := h.s.GetWebhook(h.ctx, ws, "audit")
-	if err != nil || got.Secret != "top-secret-value" || got.Filter.Kinds[0] != "fact" {
-		t.Fatalf("GetWebhook = %+v, %v", got, err)
+	if err != nil || got.Secret != "" || got.SealedSecret == "" || got.Filter.Kinds[0] != "fact" {
+		t.Fatalf("GetWebhook = %+v, %v; want the secret sealed only", got, err)
+	}
+	if v, err := h.s.OpenWebhookSecret(kr, got); err != nil || string(v) != "top-secret-value" {
+		t.Fatalf("OpenWebhookSecret = %v; want the created secret", err)
 	}
 	rev := h.rev()
 	to := domain.Cursor{Revision: rev, Seq: 0}
