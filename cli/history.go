@@ -161,7 +161,9 @@ func changeLine(c domain.Change) string {
 	return streamLine(changeRow(c))
 }
 
-// streamLine pads the cells of a change row to fixed widths.
+// streamLine pads the cells of a change row to fixed widths, wide enough for
+// the actors and kinds flagops itself writes ("flagops-scheduler",
+// "deployed-version"), so that a live stream stays aligned.
 func streamLine(r []string) string {
-	return fmt.Sprintf("%-6s %-20s %-12s %-6s %-14s %s", r[0], r[1], r[2], r[3], r[4], strings.Join(r[5:], " "))
+	return fmt.Sprintf("%-6s %-20s %-18s %-6s %-16s %s", r[0], r[1], r[2], r[3], r[4], strings.Join(r[5:], " "))
 }

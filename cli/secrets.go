@@ -323,6 +323,9 @@ it, and the old entry can be removed afterwards.`,
 		Example: `  flagops secrets rotate-master-key`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// One call does the whole job on the server; say so before the
+			// wait, which grows with the number of stored secrets.
+			fmt.Fprintln(a.stderr, "rotating the master key: re-wrapping every stored data key…")
 			res, err := a.clients().secrets.RotateMasterKey(cmd.Context(), connect.NewRequest(&flagopsv1.RotateMasterKeyRequest{}))
 			if err != nil {
 				return fmt.Errorf("rotate master key: %w", err)
