@@ -95,7 +95,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 		}
 		return Principal{Actor: Anonymous, Insecure: true}, nil
 	}
-	token, err := tokenOf(h)
+	token, err := TokenOf(h)
 	if err != nil || token == "" {
 		return Principal{Actor: Anonymous}, err
 	}
@@ -134,9 +134,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 // OFREP names it as the alternative to a bearer token.
 const APIKeyHeader = "X-API-Key"
 
-// tokenOf returns the token of "Authorization: Bearer TOKEN", else of
-// X-API-Key, else "".
-func tokenOf(h http.Header) (string, error) {
+// TokenOf returns the token of "Authorization: Bearer TOKEN", else of
+// X-API-Key, else "". An Authorization header of another scheme is an
+// errs.Unauthenticated error.
+func TokenOf(h http.Header) (string, error) {
 	authz := h.Get("Authorization")
 	if authz == "" {
 		return strings.TrimSpace(h.Get(APIKeyHeader)), nil

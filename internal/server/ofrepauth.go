@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/auth"
@@ -48,15 +47,6 @@ func (a ofrepKeys) Authenticate(ctx context.Context, token string) (ofrep.Princi
 	return ofrep.Principal{Workspace: ws, Environment: env, Project: project, KeyID: p.Key.ID}, nil
 }
 
-// ofrepToken is the key an OFREP request carries, where the OFREP handler
-// looks for it: "Authorization: Bearer KEY", else "X-API-Key: KEY".
-func ofrepToken(r *http.Request) string {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(tok) != "" {
-		return strings.TrimSpace(tok)
-	}
-	return r.Header.Get("X-API-Key")
-}
 
 // ofrepRoute registers an OFREP route. A request carrying a key of
 // direct (the static development keys, or every request when the embedder
@@ -69,7 +59,7 @@ func (s *Server) ofrepRoute(mux *http.ServeMux, opt api.Options, direct func(tok
 		s.routes = append(s.routes, pattern)
 		guarded := api.Route(pattern, opt, h)
 		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok := ofrepToken(r)
+			tok, _ := auth.TokenOf(r.Header)
 			if direct(tok) {
 				h.ServeHTTP(w, r)
 				return
