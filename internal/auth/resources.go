@@ -59,6 +59,17 @@ func nestedWorkspace(req any) string {
 	if ws := field(req, "workspace"); ws != "" {
 		return ws
 	}
+	return firstInSubMessages(req, func(sub proto.Message) string {
+		if meta := fieldMessage(sub, "meta"); meta != nil {
+			return field(meta, "workspace")
+		}
+		return ""
+	})
+}
+
+// firstInSubMessages returns the first non-empty get(sub) over the set,
+// singular message fields of req, in field order.
+func firstInSubMessages(req any, get func(sub proto.Message) string) string {
 	m, ok := req.(proto.Message)
 	if !ok || m == nil {
 		return ""
@@ -70,11 +81,8 @@ func nestedWorkspace(req any) string {
 		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || !r.Has(fd) {
 			continue
 		}
-		sub := r.Get(fd).Message().Interface()
-		if meta := fieldMessage(sub, "meta"); meta != nil {
-			if ws := field(meta, "workspace"); ws != "" {
-				return ws
-			}
+		if v := get(r.Get(fd).Message().Interface()); v != "" {
+			return v
 		}
 	}
 	return ""
@@ -257,22 +265,7 @@ func subField(req any, name string) string {
 	if v := field(req, name); v != "" {
 		return v
 	}
-	m, ok := req.(proto.Message)
-	if !ok || m == nil {
-		return ""
-	}
-	r := m.ProtoReflect()
-	fields := r.Descriptor().Fields()
-	for i := range fields.Len() {
-		fd := fields.Get(i)
-		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || !r.Has(fd) {
-			continue
-		}
-		if v := field(r.Get(fd).Message().Interface(), name); v != "" {
-			return v
-		}
-	}
-	return ""
+	return firstInSubMessages(req, func(sub proto.Message) string { return field(sub, name) })
 }
 
 // atObject is the project, environment and target a flag, version, release
