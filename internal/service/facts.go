@@ -43,6 +43,19 @@ func NewFacts(st FactStore) *Facts { return &Facts{store: st} }
 
 // scopeOf parses a scope written as the user writes it, reporting errors
 // under field.
+// scopedIn checks the workspace and scope every scoped request names.
+func scopedIn(ws, scope string) (string, domain.Scope, error) {
+	ws, err := workspace("workspace", ws)
+	if err != nil {
+		return "", domain.Scope{}, err
+	}
+	sc, err := scopeOf("scope", scope)
+	if err != nil {
+		return "", domain.Scope{}, err
+	}
+	return ws, sc, nil
+}
+
 func scopeOf(field, s string) (domain.Scope, error) {
 	if s == "" {
 		return domain.Scope{}, errs.Field(field, "is required: %s", domain.ScopeSyntax)
@@ -82,11 +95,7 @@ func values(field string, in map[string]json.RawMessage) (map[string]json.RawMes
 
 // SetFacts sets keys of one scope and returns the revision.
 func (f *Facts) SetFacts(ctx context.Context, ws, scope string, in map[string]json.RawMessage, expected *int64) (int64, error) {
-	ws, err := workspace("workspace", ws)
-	if err != nil {
-		return 0, err
-	}
-	sc, err := scopeOf("scope", scope)
+	ws, sc, err := scopedIn(ws, scope)
 	if err != nil {
 		return 0, err
 	}
@@ -106,11 +115,7 @@ func (f *Facts) SetFacts(ctx context.Context, ws, scope string, in map[string]js
 
 // UnsetFacts removes keys of one scope and returns the revision.
 func (f *Facts) UnsetFacts(ctx context.Context, ws, scope string, keys []string, expected *int64) (int64, error) {
-	ws, err := workspace("workspace", ws)
-	if err != nil {
-		return 0, err
-	}
-	sc, err := scopeOf("scope", scope)
+	ws, sc, err := scopedIn(ws, scope)
 	if err != nil {
 		return 0, err
 	}
@@ -134,11 +139,7 @@ func (f *Facts) UnsetFacts(ctx context.Context, ws, scope string, keys []string,
 
 // GetFacts returns one scope's facts and the scope's facts revision.
 func (f *Facts) GetFacts(ctx context.Context, ws, scope string) ([]domain.Fact, int64, error) {
-	ws, err := workspace("workspace", ws)
-	if err != nil {
-		return nil, 0, err
-	}
-	sc, err := scopeOf("scope", scope)
+	ws, sc, err := scopedIn(ws, scope)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -213,11 +214,7 @@ func (f *Facts) ResolveFacts(ctx context.Context, ws, project, target string) (d
 
 // FactHistory lists the changes of one key of one scope, oldest first.
 func (f *Facts) FactHistory(ctx context.Context, ws, scope, key string, pageSize int, pageToken string) ([]domain.Change, string, error) {
-	ws, err := workspace("workspace", ws)
-	if err != nil {
-		return nil, "", err
-	}
-	sc, err := scopeOf("scope", scope)
+	ws, sc, err := scopedIn(ws, scope)
 	if err != nil {
 		return nil, "", err
 	}

@@ -56,11 +56,7 @@ type SecretRef struct {
 }
 
 func (r SecretRef) parse() (string, domain.Scope, error) {
-	ws, err := workspace("workspace", r.Workspace)
-	if err != nil {
-		return "", domain.Scope{}, err
-	}
-	sc, err := scopeOf("scope", r.Scope)
+	ws, sc, err := scopedIn(r.Workspace, r.Scope)
 	if err != nil {
 		return "", domain.Scope{}, err
 	}
