@@ -7,6 +7,7 @@ run, started on 127.0.0.1 with a temporary data directory.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import signal
@@ -25,6 +26,9 @@ sys.path.insert(0, str(HERE.parent / "src"))
 import flagops  # noqa: E402
 
 REPO = HERE.parents[2]
+# Reconnection tests stop servers on purpose; the client logs every failed
+# refresh at WARNING, which is noise here.
+logging.getLogger("flagops").setLevel(logging.ERROR)
 _bin: Optional[str] = None
 _tmp = tempfile.mkdtemp(prefix="flagops-pytest-")
 atexit.register(shutil.rmtree, _tmp, True)
