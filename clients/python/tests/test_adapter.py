@@ -11,7 +11,7 @@ import _fixtures as fx
 
 import flagops
 from flagops import CachedEvaluator, make_context
-from flagops._adapter import CONFIGURATION_CHANGED, ProviderCore
+from flagops._adapter import CONFIGURATION_CHANGED, PROVIDER_READY, ProviderCore
 
 srv: Server
 admin: flagops.Client
@@ -90,6 +90,9 @@ class Cached(unittest.TestCase):
         core.initialize()
         self.addCleanup(core.shutdown)
         wait_for(lambda: ce.streaming, what="event stream")
+        # The SDK emits PROVIDER_READY when initialize returns; the provider
+        # must not repeat it.
+        self.assertNotIn(PROVIDER_READY, [e for e, _ in events])
         # With no context (the SDK's empty context) the cache answers.
         self.assertEqual(core.resolve("integer", "replicas", 0).value, 1)
         admin.set_facts("deployment/shop@us-1", {"tier": "enterprise"})

@@ -6,11 +6,19 @@ covers the provider's logic with the core on its own."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import unittest
 
-HAVE_SDK = importlib.util.find_spec("openfeature") is not None
+try:
+    # Import what the provider needs, not just the name: from the repository
+    # root, the Go package directory "openfeature/" is an importable
+    # namespace package without any of it.
+    from openfeature import api as _api  # noqa: F401
+    from openfeature.provider import AbstractProvider as _ap  # noqa: F401
+
+    HAVE_SDK = True
+except ImportError:
+    HAVE_SDK = False
 SKIP = "the OpenFeature SDK (openfeature-sdk) is not installed; provider logic is covered by test_adapter.py"
 
 if HAVE_SDK:

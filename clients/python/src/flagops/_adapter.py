@@ -58,11 +58,14 @@ class ProviderCore:
         if not isinstance(ev, CachedEvaluator):
             return
         with self._lock:
-            if not self._wired:
-                self._wired = True
-                ev.on_change(lambda keys: self.emit(CONFIGURATION_CHANGED, list(keys), "flag evaluations changed"))
-                ev.on_state(self._state)
+            wire, self._wired = not self._wired, True
+        if wire:
+            ev.on_change(lambda keys: self.emit(CONFIGURATION_CHANGED, list(keys), "flag evaluations changed"))
         ev.start()
+        # Wired after start: the SDK itself emits PROVIDER_READY when
+        # initialize returns, so the first READY is not repeated here.
+        if wire:
+            ev.on_state(self._state)
 
     def _state(self, state: str, err: Optional[Exception]) -> None:
         if state == STALE:
@@ -71,11 +74,8 @@ class ProviderCore:
             self.emit(PROVIDER_READY, None, "refreshed")
 
     def shutdown(self) -> None:
-        ev = self.evaluator
-        if isinstance(ev, CachedEvaluator):
-            ev.close()
-        else:
-            ev.close()
+        """Stop the cached evaluator's threads, or close the remote client's idle connections."""
+        self.evaluator.close()
 
     def resolve(self, flag_type: str, key: str, default: Any, targeting_key: Optional[str] = None,
                 attributes: Optional[Mapping[str, Any]] = None) -> Resolution:
