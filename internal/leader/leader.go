@@ -28,7 +28,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,13 +49,12 @@ const (
 	GitWrite = "git-writeback"
 )
 
-// Names lists every lease, for metrics.
-var Names = []string{Scheduler, Webhooks, GitWrite}
-
-// The defaults of Config.
+// The defaults and bounds of Config.
 const (
 	DefaultLeaseDuration = 15 * time.Second
 	DefaultRenewInterval = 5 * time.Second
+	// MinLeaseDuration leaves a renewal time to reach the database.
+	MinLeaseDuration = 100 * time.Millisecond
 )
 
 // Store is what an Elector needs of the database (store.Store implements it).
@@ -89,6 +87,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.LeaseDuration < 0:
 		return errs.Field("leaseDuration", "must not be negative")
+	case c.LeaseDuration > 0 && c.LeaseDuration < MinLeaseDuration:
+		return errs.Field("leaseDuration", "must be at least %s, is %s", MinLeaseDuration, c.LeaseDuration)
 	case c.RenewInterval < 0:
 		return errs.Field("leaseRenewInterval", "must not be negative")
 	}
@@ -270,9 +270,6 @@ func (f fence) Refused() {
 	f.e.refused.Add(1)
 	f.e.cfg.Logger.Warn("leader: a write on a stale term was refused", "lease", f.e.name, "term", f.term)
 }
-
-// IsStale reports whether err is a write refused for a stale term.
-func IsStale(err error) bool { return errors.Is(err, domain.ErrStaleTerm) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

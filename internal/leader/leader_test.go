@@ -292,6 +292,7 @@ func TestConfigValidate(t *testing.T) {
 		{"renew as long as the lease", leader.Config{LeaseDuration: time.Second, RenewInterval: time.Second}, "leaseRenewInterval"},
 		{"renew longer than the default lease", leader.Config{RenewInterval: time.Minute}, "leaseRenewInterval"},
 		{"negative lease", leader.Config{LeaseDuration: -time.Second}, "leaseDuration"},
+		{"lease too short to renew", leader.Config{LeaseDuration: time.Millisecond}, "leaseDuration"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
