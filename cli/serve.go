@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/store"
@@ -63,6 +64,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
+	f.DurationVar(&cfg.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a background job's leadership lease lasts without renewal: how long other instances wait for a stalled leader")
+	f.DurationVar(&cfg.LeaseRenewInterval, "lease-renew-interval", 0, "how often the leader renews its leases, shorter than --lease-duration (0: 5s, or a third of --lease-duration when that is shorter)")
 	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/render"
 	"github.com/flagops/flagops/internal/scheduler"
@@ -60,9 +61,9 @@ type Config struct {
 	// the zero value is no limit). Over the limit a client gets 429 with
 	// Retry-After, as the OFREP specification defines.
 	OFREPRateLimit ofrep.RateLimit
-	// Webhooks tunes the webhook dispatcher, which always runs (on
-	// PostgreSQL, in the one instance holding its advisory lock). Logger
-	// and Leader are filled in by the server.
+	// Webhooks tunes the webhook dispatcher, which always runs (in the one
+	// instance holding its lease). Logger and Keyring are filled in by the
+	// server.
 	Webhooks webhook.Options
 	// GitWritebackConfig names an optional YAML file of git write-back
 	// rules (docs/integrations.md); empty disables git write-back.
@@ -74,6 +75,17 @@ type Config struct {
 	// Clock is the scheduler's clock (default the system clock); tests pass
 	// a scheduler.FakeClock.
 	Clock scheduler.Clock
+	// LeaseDuration is how long a background job's leadership lease lasts
+	// without renewal: how long the other instances sharing the database
+	// wait before they take over from a stalled leader (default 15s).
+	LeaseDuration time.Duration
+	// LeaseRenewInterval is how often the leader renews its leases and the
+	// others try to take them (default 5s, or a third of LeaseDuration when
+	// that is shorter); it must be shorter than LeaseDuration.
+	LeaseRenewInterval time.Duration
+	// LeaderPause, when set, stands for a stopped process in tests: see
+	// leader.Pause.
+	LeaderPause *leader.Pause
 	// InsecureDev turns authentication and authorization off: every caller
 	// is allowed and may name itself with the X-Flagops-Actor header. Start
 	// refuses it unless Listen is a loopback address.
@@ -123,6 +135,9 @@ type Server struct {
 	routes []string
 
 	dispatcher *webhook.Dispatcher
+	// electors run the background jobs, one lease each, keyed by lease name.
+	electors map[string]*leader.Elector
+	holder   string
 	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
 	// for them before the store closes.
 	bgCancel context.CancelFunc
@@ -130,7 +145,7 @@ type Server struct {
 
 	served chan struct{} // closed when Serve returns
 	// stopScheduler ends the scheduler; schedulerDone is closed when it has
-	// given up leadership.
+	// given up its lease.
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
 	promotions    *service.Promotions
@@ -161,6 +176,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) start(ctx context.Context) error {
 	if err := s.checkModes(); err != nil {
 		return err
+	}
+	if err := s.leaderConfig().Validate(); err != nil {
+		return fmt.Errorf("leader election: %w", err)
 	}
 	applied, err := s.store.Migrate(ctx)
 	if err != nil {
@@ -264,6 +282,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
+	s.registerLeaderMetrics(reg)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
 		Auth: s.authn}
 	versions := service.NewVersions(s.store)
@@ -339,27 +358,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
-}
-
-// startScheduler runs the background tasks (promotions, scheduled flag
-// changes and progressive rollouts) on whichever instance holds the
-// scheduler lock; on SQLite this instance always does. Each task re-checks
-// state inside its own transactions, so a due item runs exactly once even
-// across a failover.
-func (s *Server) startScheduler() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopScheduler, s.schedulerDone = cancel, make(chan struct{})
-	if s.cfg.SchedulerInterval < 0 {
-		close(s.schedulerDone)
-		return
-	}
-	sch := scheduler.New(s.cfg.Clock, s.store.LeaderLock(store.SchedulerLockID), s.log,
-		scheduler.Task{Name: "promotions", Run: s.promotions.Tick},
-		scheduler.Task{Name: "flag-schedules", Run: s.store.RunDue})
-	go func() {
-		defer close(s.schedulerDone)
-		_ = sch.Run(ctx, s.cfg.SchedulerInterval)
-	}()
 }
 
 // Addr returns the bound address (host:port).

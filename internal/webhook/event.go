@@ -2,11 +2,11 @@
 // updates from them.
 //
 // Outbound, the change log is the outbox: each subscription keeps a cursor
-// in the database, and one Dispatcher (the leader, on PostgreSQL) reads the
-// log after each cursor, filters it, and posts every matching change as a
-// CloudEvents 1.0 JSON document, in revision order, retrying with
-// exponential backoff and full jitter until the receiver answers 2xx. Only
-// then does the cursor move, so every event arrives at least once, across
+// in the database, and one Dispatcher (on the instance holding its lease,
+// internal/leader) reads the log after each cursor, filters it, and posts
+// every matching change as a CloudEvents 1.0 JSON document, in revision
+// order, retrying with exponential backoff and full jitter until the
+// receiver answers 2xx. Only then does the cursor move, so every event arrives at least once, across
 // restarts and failovers. Receivers deduplicate on the event id.
 //
 // Inbound, a FactHook handler accepts fact updates authenticated by the
