@@ -218,4 +218,3 @@ func (s *Flags) Snapshot(ctx context.Context, r FlagRef) ([]flag.Flag, []flag.Se
 	}
 	return s.store.ProjectFlags(ctx, r.Workspace, r.Project)
 }
-
