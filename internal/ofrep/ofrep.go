@@ -50,13 +50,23 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (Principal, error)
 }
 
-// FactResolver returns the resolved facts of deployment project@target and
-// the revision of the newest fact that contributed (the ETag depends on it).
-// An unknown deployment is an error of kind errs.NotFound. The returned map
-// is shared and must not be modified; FactCache is the caching
-// implementation meant for serving.
+// Facts are the resolved facts of one deployment.
+type Facts struct {
+	// Values are shared and must not be modified.
+	Values map[string]any
+	// Revision is that of the newest fact that contributed (the ETag
+	// depends on it).
+	Revision int64
+	// Environment is the deployment's environment, its target's: a key
+	// evaluates only against the facts of targets in its own environment.
+	Environment string
+}
+
+// FactResolver returns the resolved facts of deployment project@target. An
+// unknown deployment is an error of kind errs.NotFound. FactCache is the
+// caching implementation meant for serving.
 type FactResolver interface {
-	Resolve(ctx context.Context, ws, project, target string) (facts map[string]any, revision int64, err error)
+	Resolve(ctx context.Context, ws, project, target string) (Facts, error)
 }
 
 // Snapshots is the registry the handler evaluates against;
@@ -265,18 +275,26 @@ func chooseProject(p Principal, fromContext string) (string, *failure) {
 }
 
 // resolveFacts returns the facts of project@target (nil without a target
-// or resolver) and their revision.
+// or resolver) and their revision. A target outside the key's environment
+// is refused exactly as a target without a deployment of the project is
+// (INVALID_CONTEXT, naming the key's environment), as Connect Evaluate
+// refuses it: a key may not test another environment's facts through the
+// rules of its own, and the answer does not tell which targets exist
+// elsewhere.
 func (h *Handler) resolveFacts(ctx context.Context, p Principal, project, target string) (map[string]any, int64, *failure) {
 	if target == "" || h.facts == nil {
 		return nil, 0, nil
 	}
-	facts, rev, err := h.facts.Resolve(ctx, p.Workspace, project, target)
+	facts, err := h.facts.Resolve(ctx, p.Workspace, project, target)
+	if err == nil && facts.Environment != p.Environment {
+		err = errs.New(errs.NotFound, "deployment %s@%s in environment %s", project, target, p.Environment)
+	}
 	switch {
 	case err == nil:
-		return facts, rev, nil
+		return facts.Values, facts.Revision, nil
 	case errors.Is(err, errs.NotFound):
 		return nil, 0, &failure{status: http.StatusBadRequest, code: eval.ErrInvalidContext,
-			details: "target: project " + project + " has no deployment on target " + target}
+			details: "target: project " + project + " has no deployment on target " + target + " in environment " + p.Environment}
 	case errors.Is(err, errs.Invalid):
 		return nil, 0, &failure{status: http.StatusBadRequest, code: eval.ErrInvalidContext, details: "target: " + err.Error()}
 	case errors.Is(err, errs.Denied):

@@ -63,20 +63,20 @@ func (rt *flagRuntime) mountOFREP(route func(pattern string, h http.Handler)) {
 // storeFacts adapts the store's ResolveFacts to ofrep.FactResolver.
 type storeFacts struct{ st *store.Store }
 
-func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
+func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (ofrep.Facts, error) {
 	r, err := f.st.ResolveFacts(ctx, ws, project, target)
 	if err != nil {
-		return nil, 0, err
+		return ofrep.Facts{}, err
 	}
 	out := make(map[string]any, len(r.Facts))
 	for k, raw := range r.Facts {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, 0, fmt.Errorf("decode fact %s: %w", k, err)
+			return ofrep.Facts{}, fmt.Errorf("decode fact %s: %w", k, err)
 		}
 		out[k] = v
 	}
-	return out, r.Revision, nil
+	return ofrep.Facts{Values: out, Revision: r.Revision, Environment: r.Environment}, nil
 }
 
 // freshSnapshots and freshFacts give OFREP read-your-writes within this
@@ -99,7 +99,7 @@ type freshFacts struct {
 	sync  *flagsync.Sync
 }
 
-func (f freshFacts) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
+func (f freshFacts) Resolve(ctx context.Context, ws, project, target string) (ofrep.Facts, error) {
 	f.sync.Fresh(ctx)
 	return f.cache.Resolve(ctx, ws, project, target)
 }
