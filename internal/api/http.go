@@ -21,6 +21,7 @@ import (
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/watch"
 )
@@ -38,6 +39,10 @@ type Options struct {
 	// Auth authenticates callers. When nil every caller is anonymous, so
 	// only public routes are allowed: a missing authenticator fails closed.
 	Auth *auth.Authenticator
+	// EvalLimiter bounds FlagService/Evaluate per key. The server passes the
+	// limiter OFREP uses, so the two paths share one budget; nil is no
+	// limit.
+	EvalLimiter *ratelimit.Limiter
 }
 
 // Services are what the handlers call.
@@ -79,7 +84,7 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
 	if svc.Flags != nil {
-		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags), opts...))
+		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags, opt.EvalLimiter), opts...))
 	}
 	if svc.Webhooks != nil {
 		mount(flagopsv1connect.NewWebhookServiceHandler(NewWebhookHandler(svc.Webhooks), opts...))

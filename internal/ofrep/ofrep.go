@@ -26,6 +26,7 @@ import (
 
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/snapshot"
 )
 
@@ -80,10 +81,7 @@ var _ Snapshots = (*snapshot.Registry)(nil)
 
 // RateLimit is a per-key token bucket: PerSecond requests per second on
 // average, bursts of up to Burst. The zero value disables limiting.
-type RateLimit struct {
-	PerSecond float64
-	Burst     int
-}
+type RateLimit = ratelimit.Limit
 
 // Options configures a Handler. Auth and Snapshots are required.
 type Options struct {
@@ -91,7 +89,12 @@ type Options struct {
 	Snapshots Snapshots
 	// Facts resolves deployment facts; when nil, contexts are evaluated
 	// without facts.
-	Facts     FactResolver
+	Facts FactResolver
+	// Limiter, when set, is the per-key limiter of every evaluation path
+	// of the server (the same one bounds Connect Evaluate), so a key has
+	// one budget however it evaluates. When nil, RateLimit makes one for
+	// this handler alone.
+	Limiter   *ratelimit.Limiter
 	RateLimit RateLimit
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int
@@ -122,7 +125,7 @@ type Handler struct {
 	auth     Authenticator
 	snaps    Snapshots
 	facts    FactResolver
-	limiter  *limiter
+	limiter  *ratelimit.Limiter
 	maxBody  int
 	keep     time.Duration
 	public   string
@@ -161,8 +164,9 @@ func New(o Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if o.RateLimit.PerSecond > 0 {
-		h.limiter = newLimiter(o.RateLimit, h.now)
+	h.limiter = o.Limiter
+	if h.limiter == nil {
+		h.limiter = ratelimit.New(o.RateLimit, h.now)
 	}
 	return h, nil
 }
@@ -244,7 +248,7 @@ func (h *Handler) authenticate(r *http.Request) (Principal, *failure) {
 		if id == "" {
 			id = p.Workspace + "/" + p.Environment + "/" + p.Project
 		}
-		if ok, at := h.limiter.allow(id); !ok {
+		if ok, at := h.limiter.Allow(id); !ok {
 			return Principal{}, &failure{status: http.StatusTooManyRequests, retryAfter: at}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/flagops/flagops/internal/eval"
 	"github.com/flagops/flagops/internal/flagsync"
 	"github.com/flagops/flagops/internal/ofrep"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/snapshot"
 	"github.com/flagops/flagops/internal/store"
 )
@@ -21,13 +22,16 @@ type flagRuntime struct {
 	sync  *flagsync.Sync
 	facts *ofrep.FactCache
 	ofrep *ofrep.Handler
+	// limit is the per-key evaluation limiter shared by OFREP and Connect
+	// Evaluate (nil: no limit).
+	limit *ratelimit.Limiter
 }
 
 // startFlags loads the snapshots and builds the OFREP handler. The OFREP
 // Authenticator is cfg.OFREPAuth when set, else ofrepKeys: the static
 // development keys of cfg.OFREPKeys, then the store's API keys.
 func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
-	rt := &flagRuntime{snaps: snapshot.New()}
+	rt := &flagRuntime{snaps: snapshot.New(), limit: ratelimit.New(s.cfg.OFREPRateLimit, nil)}
 	rt.facts = ofrep.NewFactCache(storeFacts{s.store}, rt.snaps.FactsChanged)
 	rt.sync = flagsync.New(s.store, s.hub, flagsync.Options{Sink: rt.snaps, OnFacts: rt.facts.Invalidate, Logger: s.log})
 	if err := rt.sync.Start(ctx); err != nil {
@@ -42,7 +46,7 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 		Snapshots: freshSnapshots{rt.snaps, rt.sync},
 		Facts:     freshFacts{rt.facts, rt.sync},
 		PublicURL: s.cfg.PublicURL,
-		RateLimit: s.cfg.OFREPRateLimit,
+		Limiter:   rt.limit,
 		Logger:    s.log,
 	})
 	if err != nil {

@@ -56,9 +56,13 @@ type Config struct {
 	// PublicURL is the externally visible base URL OFREP advertises in
 	// eventStreams (default: derived from each request).
 	PublicURL string
-	// OFREPRateLimit limits OFREP requests per key (a token bucket per key;
-	// the zero value is no limit). Over the limit a client gets 429 with
-	// Retry-After, as the OFREP specification defines.
+	// OFREPRateLimit limits flag evaluations per key: one token bucket per
+	// key shared by every evaluation path (OFREP single and bulk, opening
+	// an OFREP event stream, and Connect FlagService/Evaluate), so a key
+	// cannot spend its budget twice; the zero value is no limit. Over the
+	// limit OFREP answers 429 with Retry-After, as its specification
+	// defines, and Evaluate resource_exhausted. Buckets of keys that stop
+	// asking are dropped once refilled.
 	OFREPRateLimit ofrep.RateLimit
 	// Webhooks tunes the webhook dispatcher, which always runs (on
 	// PostgreSQL, in the one instance holding its advisory lock). Logger
@@ -265,7 +269,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
-		Auth: s.authn}
+		Auth: s.authn, EvalLimiter: s.flags.limit}
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()
