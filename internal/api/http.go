@@ -43,6 +43,9 @@ type Options struct {
 	// limiter OFREP uses, so the two paths share one budget; nil is no
 	// limit.
 	EvalLimiter *ratelimit.Limiter
+	// Streams, when set, ends every server stream (Watch) when the key
+	// that opened it is revoked or expires.
+	Streams *auth.Streams
 }
 
 // Services are what the handlers call.
@@ -76,7 +79,7 @@ func (o *Options) defaults() {
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	opt.defaults()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth}),
+		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth, streams: opt.Streams}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
 	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }

@@ -38,9 +38,22 @@ type Principal struct {
 	// Project, when set, is the project evaluated when the context names
 	// none, and the only project the key may evaluate.
 	Project string
-	// KeyID identifies the key (never the secret itself) for rate limiting;
-	// when empty, workspace/environment/project is used.
+	// KeyID identifies the key (never the secret itself) for rate limiting
+	// and for ending its event streams; when empty, workspace/environment/
+	// project is used for rate limiting.
 	KeyID string
+	// ExpiresAt is when the key expires (zero: never); an event stream
+	// opened with it ends then.
+	ExpiresAt time.Time
+}
+
+// StreamGuard ends the event streams of keys that stop being valid. A
+// request is authenticated once, when the stream opens.
+type StreamGuard interface {
+	// Guard returns a context derived from ctx that ends when p's key is
+	// revoked or expires, and a release function to call when the stream
+	// ends.
+	Guard(ctx context.Context, p Principal) (context.Context, func())
 }
 
 // Authenticator checks an API key. It returns an error of kind
@@ -96,6 +109,9 @@ type Options struct {
 	// this handler alone.
 	Limiter   *ratelimit.Limiter
 	RateLimit RateLimit
+	// Streams, when set, ends an event stream when its key is revoked or
+	// expires.
+	Streams StreamGuard
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int
 	// KeepAlive is the interval of event-stream keep-alive comments
@@ -126,6 +142,7 @@ type Handler struct {
 	snaps    Snapshots
 	facts    FactResolver
 	limiter  *ratelimit.Limiter
+	streams  StreamGuard
 	maxBody  int
 	keep     time.Duration
 	public   string
@@ -145,7 +162,7 @@ func New(o Options) (*Handler, error) {
 		return nil, errs.New(errs.Invalid, "ofrep: Auth and Snapshots are required")
 	}
 	h := &Handler{
-		auth: o.Auth, snaps: o.Snapshots, facts: o.Facts,
+		auth: o.Auth, snaps: o.Snapshots, facts: o.Facts, streams: o.Streams,
 		maxBody: o.MaxBodyBytes, keep: o.KeepAlive, public: strings.TrimRight(o.PublicURL, "/"),
 		inactive: o.InactivityDelaySec, log: o.Logger, now: o.Now, done: make(chan struct{}),
 	}

@@ -47,6 +47,7 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 		Facts:     freshFacts{rt.facts, rt.sync},
 		PublicURL: s.cfg.PublicURL,
 		Limiter:   rt.limit,
+		Streams:   ofrepStreams{s.streams},
 		Logger:    s.log,
 	})
 	if err != nil {

@@ -123,6 +123,10 @@ type Server struct {
 	http  *http.Server
 	addr  string
 	tls   bool
+
+	// streams ends the Watch and OFREP event streams of revoked and
+	// expired keys; endRevokedStreams feeds it from the change log.
+	streams *auth.Streams
 	// routes are the plain HTTP routes, for the authorization matrix test.
 	routes []string
 
@@ -202,6 +206,8 @@ func (s *Server) start(ctx context.Context) error {
 	s.authn = auth.NewAuthenticator(keys, s.log, s.cfg.InsecureDev)
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	s.hub.OnAdvance(func(int64) { keys.Invalidate() })
+	s.streams = auth.NewStreams()
+	s.hub.Inspect(s.endRevokedStreams)
 	if err := s.hub.Start(ctx); err != nil {
 		return err
 	}
@@ -269,7 +275,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
-		Auth: s.authn, EvalLimiter: s.flags.limit}
+		Auth: s.authn, EvalLimiter: s.flags.limit, Streams: s.streams}
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()

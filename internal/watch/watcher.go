@@ -148,15 +148,27 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 			}
 			return err
 		}
+		// Only revisions the hub has read are given out, so that its
+		// inspectors (Hub.Inspect) have seen a revision before any watcher
+		// sends it or a later one; the rest come live once the hub reads
+		// them.
+		h.mu.Lock()
+		read := h.rev
+		h.mu.Unlock()
+		given := 0
 		for _, g := range groups {
+			if g.rev > read {
+				break
+			}
 			if matched := w.filter.apply(g.changes); len(matched) > 0 {
 				if err := w.send(ctx, Event{Revision: g.rev, Changes: matched}); err != nil {
 					return err
 				}
 			}
 			next = g.rev
+			given++
 		}
-		if len(groups) > 0 {
+		if given > 0 {
 			continue
 		}
 		if !*caughtUp {
