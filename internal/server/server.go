@@ -194,6 +194,14 @@ func (s *Server) start(ctx context.Context) error {
 	if sealed > 0 {
 		s.log.Info("sealed the plaintext signing secrets of webhooks", "webhooks", sealed)
 	}
+	// Likewise the URLs with credentials of subscriptions created before
+	// they were sealed, redacted in their rows and change entries.
+	if sealed, err = s.store.SealWebhookURLs(ctx, kr); err != nil {
+		return fmt.Errorf("seal webhook URLs: %w", err)
+	}
+	if sealed > 0 {
+		s.log.Info("sealed the URLs with credentials of webhooks and redacted them in the change log", "webhooks", sealed)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
