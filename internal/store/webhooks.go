@@ -314,4 +314,3 @@ func (s *Store) LatestDelivery(ctx context.Context, ws, webhook string, rev int6
 	}
 	return d, true, nil
 }
-
