@@ -99,7 +99,8 @@ type Hub struct {
 
 // Inspect registers fn to be called with the changes of every revision the
 // hub reads, in order, before any watcher is given that revision or a later
-// one (watchers catching up read no further than the hub has). So what fn
+// one (a watcher catching up waits for the hub to have read what it is about
+// to send). So what fn
 // decides (a key was revoked: end its streams) takes effect before a watcher
 // can send anything written after it. fn runs on the hub's goroutine,
 // without any lock held, and must be quick and not block.
