@@ -73,8 +73,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&format, "log-format", "text", "text|json")
 	f.StringArrayVar(&ofrepKeys, "ofrep-key", nil, "development OFREP key KEY=[WORKSPACE:]ENV[/PROJECT], repeatable")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL OFREP advertises (default: from each request)")
-	f.Float64Var(&cfg.OFREPRateLimit.PerSecond, "ofrep-rate-limit", 0, "OFREP requests per second per key before 429 with Retry-After (0: no limit)")
-	f.IntVar(&cfg.OFREPRateLimit.Burst, "ofrep-rate-burst", 0, "OFREP requests a key may send at once (at least 1)")
+	f.Float64Var(&cfg.OFREPRateLimit.PerSecond, "ofrep-rate-limit", 0, "flag evaluations per second per key, OFREP and Connect Evaluate together, before 429 with Retry-After (0: no limit)")
+	f.IntVar(&cfg.OFREPRateLimit.Burst, "ofrep-rate-burst", 0, "flag evaluations a key may send at once (at least 1)")
 	return cmd
 }
 

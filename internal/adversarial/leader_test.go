@@ -45,7 +45,7 @@ func TestStalledLeaderLosesLeaseAndCannotActTwice(t *testing.T) {
 		cfg.Clock, cfg.SchedulerInterval = clock, time.Minute
 		cfg.LeaseDuration, cfg.LeaseRenewInterval = time.Second, 100*time.Millisecond
 		cfg.Webhooks = webhook.Options{PollInterval: 50 * time.Millisecond, Backoff: webhook.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond}}
-		rcv := newReceiver(t)
+		rcv := newCountingReceiver(t)
 
 		pause := &leader.Pause{}
 		cfgA := cfg
@@ -56,7 +56,7 @@ func TestStalledLeaderLosesLeaseAndCannotActTwice(t *testing.T) {
 		c := servertest.NewClients(servertest.HTTP1Client(), a.URL())
 		hooks := flagopsv1connect.NewWebhookServiceClient(servertest.HTTP1Client(), a.URL())
 
-		estate(t, c)
+		leaderEstate(t, c)
 		_, err := hooks.CreateWebhook(ctx, connect.NewRequest(&flagopsv1.CreateWebhookRequest{Name: "flags", Url: rcv.URL(),
 			Secret: "a-long-enough-signing-secret", Filter: &flagopsv1.WebhookFilter{Kinds: []string{"flag"}}}))
 		must(t, err)
@@ -120,15 +120,15 @@ func TestStalledLeaderLosesLeaseAndCannotActTwice(t *testing.T) {
 	})
 }
 
-// receiver counts the webhook events it receives by id.
-type receiver struct {
+// countingReceiver counts the webhook events it receives by id.
+type countingReceiver struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got map[string]int
 }
 
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{got: map[string]int{}}
+func newCountingReceiver(t *testing.T) *countingReceiver {
+	r := &countingReceiver{got: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var ev webhook.Event
@@ -143,9 +143,9 @@ func newReceiver(t *testing.T) *receiver {
 	return r
 }
 
-func (r *receiver) URL() string { return r.srv.URL }
+func (r *countingReceiver) URL() string { return r.srv.URL }
 
-func (r *receiver) count() int {
+func (r *countingReceiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -155,7 +155,7 @@ func (r *receiver) count() int {
 	return n
 }
 
-func (r *receiver) ids() map[string]int {
+func (r *countingReceiver) ids() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]int{}
@@ -163,26 +163,6 @@ func (r *receiver) ids() map[string]int {
 		out[k] = v
 	}
 	return out
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond for up to 15 s: it waits for the servers' goroutines,
-// never for schedule time, which the fake clock moves.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // waitLeading waits until s's flagops_leader gauge is want for every lease.
@@ -216,7 +196,7 @@ func metric(t *testing.T, s *server.Server, name, lease string) float64 {
 }
 
 // estate creates environment prod and project shop on it.
-func estate(t *testing.T, c servertest.Clients) {
+func leaderEstate(t *testing.T, c servertest.Clients) {
 	t.Helper()
 	ctx := context.Background()
 	_, err := c.Catalog.PutEnvironment(ctx, connect.NewRequest(&flagopsv1.PutEnvironmentRequest{Environment: &flagopsv1.Environment{Meta: &flagopsv1.ObjectMeta{Name: "prod"}}}))

@@ -57,9 +57,13 @@ type Config struct {
 	// PublicURL is the externally visible base URL OFREP advertises in
 	// eventStreams (default: derived from each request).
 	PublicURL string
-	// OFREPRateLimit limits OFREP requests per key (a token bucket per key;
-	// the zero value is no limit). Over the limit a client gets 429 with
-	// Retry-After, as the OFREP specification defines.
+	// OFREPRateLimit limits flag evaluations per key: one token bucket per
+	// key shared by every evaluation path (OFREP single and bulk, opening
+	// an OFREP event stream, and Connect FlagService/Evaluate), so a key
+	// cannot spend its budget twice; the zero value is no limit. Over the
+	// limit OFREP answers 429 with Retry-After, as its specification
+	// defines, and Evaluate resource_exhausted. Buckets of keys that stop
+	// asking are dropped once refilled.
 	OFREPRateLimit ofrep.RateLimit
 	// Webhooks tunes the webhook dispatcher, which always runs (in the one
 	// instance holding its lease). Logger and Keyring are filled in by the
@@ -131,6 +135,10 @@ type Server struct {
 	http  *http.Server
 	addr  string
 	tls   bool
+
+	// streams ends the Watch and OFREP event streams of revoked and
+	// expired keys; endRevokedStreams feeds it from the change log.
+	streams *auth.Streams
 	// routes are the plain HTTP routes, for the authorization matrix test.
 	routes []string
 
@@ -204,6 +212,14 @@ func (s *Server) start(ctx context.Context) error {
 	if sealed > 0 {
 		s.log.Info("sealed the plaintext signing secrets of webhooks", "webhooks", sealed)
 	}
+	// Likewise the URLs with credentials of subscriptions created before
+	// they were sealed, redacted in their rows and change entries.
+	if sealed, err = s.store.SealWebhookURLs(ctx, kr); err != nil {
+		return fmt.Errorf("seal webhook URLs: %w", err)
+	}
+	if sealed > 0 {
+		s.log.Info("sealed the URLs with credentials of webhooks and redacted them in the change log", "webhooks", sealed)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -216,6 +232,8 @@ func (s *Server) start(ctx context.Context) error {
 	s.authn = auth.NewAuthenticator(keys, s.log, s.cfg.InsecureDev)
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	s.hub.OnAdvance(func(int64) { keys.Invalidate() })
+	s.streams = auth.NewStreams()
+	s.hub.Inspect(s.endRevokedStreams)
 	if err := s.hub.Start(ctx); err != nil {
 		return err
 	}
@@ -284,7 +302,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	)
 	s.registerLeaderMetrics(reg)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
-		Auth: s.authn}
+		Auth: s.authn, EvalLimiter: s.flags.limit, Streams: s.streams}
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()

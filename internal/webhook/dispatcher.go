@@ -26,6 +26,7 @@ type Store interface {
 	SaveDelivery(ctx context.Context, ws string, d domain.Delivery) (domain.Delivery, error)
 	LatestDelivery(ctx context.Context, ws, webhook string, rev int64, seq int) (domain.Delivery, bool, error)
 	OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error)
+	OpenWebhookURL(kr *secrets.Keyring, w domain.Webhook) (string, error)
 	// CheckFence fails when ctx's leadership term is stale.
 	CheckFence(ctx context.Context) error
 }
@@ -218,7 +219,7 @@ func (d *Dispatcher) drain(ctx context.Context, ws, name string) error {
 		cur := h.Cursor
 		rewound := false
 		for i, c := range changes {
-			if cur.Before(c.Revision, c.Seq) && (c.Workspace == ws || c.Workspace == "") && Match(h.Filter, c) {
+			if cur.Before(c.Revision, c.Seq) && Readable(ctx, h, c) && Match(h.Filter, c) {
 				if err := d.deliver(ctx, h, c); err != nil {
 					return err
 				}
@@ -305,11 +306,17 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 }
 
 // attempt posts once. The error never holds the URL (it may carry a token)
-// nor the response body. The signing secret is opened for each attempt and
-// kept only while the request is signed; a secret that does not open (wrong
-// master key, ciphertext tampered with or moved) fails the attempt, so the
-// delivery log says why and nothing is sent unsigned.
+// nor the response body. The signing secret and a URL with credentials are
+// opened for each attempt and kept only while the request is built; one
+// that does not open (wrong master key, ciphertext tampered with or moved)
+// fails the attempt, so the delivery log says why and nothing is sent
+// unsigned or to the redacted URL.
 func (d *Dispatcher) attempt(ctx context.Context, h domain.Webhook, ev Event, id string) (int, error) {
+	target, err := d.st.OpenWebhookURL(d.opt.Keyring, h)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open the URL: %w", err)
+	}
+	h.URL = target
 	secret, err := d.st.OpenWebhookSecret(d.opt.Keyring, h)
 	if err != nil {
 		return 0, fmt.Errorf("cannot sign: %w", err)

@@ -19,8 +19,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -107,7 +109,11 @@ func Request(w domain.Webhook, ev Event, deliveryID string, now time.Time) (*htt
 	}
 	req, err := http.NewRequest(http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
+		// net/url's errors quote the URL, which may carry credentials.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("webhook %s: the URL does not parse: %w", w.Name, err)
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("User-Agent", "flagops-webhook/1")
