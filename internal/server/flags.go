@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/flagops/flagops/internal/api"
+	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
 	"github.com/flagops/flagops/internal/flagsync"
 	"github.com/flagops/flagops/internal/ofrep"
@@ -53,11 +55,22 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 }
 
 // mountOFREP registers the OFREP routes; like every plain route they pass
-// through api.Route, hence auth.Authorize with the route pattern.
+// through api.Route, hence auth.Authorize with the route pattern. The event
+// stream outlives the server's read timeout (api.LongLived).
 func (rt *flagRuntime) mountOFREP(route func(pattern string, h http.Handler)) {
 	route("POST "+ofrep.PathBulk, rt.ofrep)
 	route("POST "+ofrep.PathSingle+"{key...}", rt.ofrep)
-	route("GET "+ofrep.PathEvents, rt.ofrep)
+	route("GET "+ofrep.PathEvents, api.LongLived(rt.ofrep))
+}
+
+// storeErr gives a database driver's connection error the kind
+// errs.Unavailable, for OFREP, which maps kinds to statuses itself (503
+// for this one).
+func storeErr(err error) error {
+	if errs.KindOf(err) == nil && store.IsUnavailable(err) {
+		return fmt.Errorf("%w: %w", errs.Unavailable, err)
+	}
+	return err
 }
 
 // storeFacts adapts the store's ResolveFacts to ofrep.FactResolver.
@@ -66,7 +79,7 @@ type storeFacts struct{ st *store.Store }
 func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
 	r, err := f.st.ResolveFacts(ctx, ws, project, target)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, storeErr(err)
 	}
 	out := make(map[string]any, len(r.Facts))
 	for k, raw := range r.Facts {
