@@ -113,4 +113,3 @@ func (c *Config) defaults() {
 		c.Clock = scheduler.SystemClock{}
 	}
 }
-
