@@ -128,19 +128,14 @@ func markObserved(ctx context.Context) {
 // "rejected_" and the HTTP status, or the gRPC status code's name; their
 // procedure label is the path only when it is a registered procedure, and
 // UnknownProcedure otherwise, so made-up paths cannot grow the metrics. It
-// also caps the request body and lets streaming procedures outlive the
-// server's read timeout (LongLived).
+// also caps the request body (limitBody).
 func observeRejected(opt Options, procs *procedures, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		limitBody(w, r, opt.MaxRequestBytes)
-		h := next
-		if procs.streaming[r.URL.Path] {
-			h = LongLived(next)
-		}
 		var seen atomic.Bool
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), observedKey{}, &seen)))
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), observedKey{}, &seen)))
 		if seen.Load() {
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -22,10 +21,9 @@ import (
 const UnknownProcedure = "unknown"
 
 // procedures are the procedures of the mounted services, found in the
-// generated descriptors, and which of them stream their responses.
+// generated descriptors.
 type procedures struct {
-	known     map[string]bool
-	streaming map[string]bool
+	known map[string]bool
 }
 
 // add records every method of the service mounted at path
@@ -41,15 +39,10 @@ func (p *procedures) add(path string) {
 		return
 	}
 	if p.known == nil {
-		p.known, p.streaming = map[string]bool{}, map[string]bool{}
+		p.known = map[string]bool{}
 	}
 	for i := range sd.Methods().Len() {
-		md := sd.Methods().Get(i)
-		proc := "/" + name + "/" + string(md.Name())
-		p.known[proc] = true
-		if md.IsStreamingServer() {
-			p.streaming[proc] = true
-		}
+		p.known["/"+name+"/"+string(sd.Methods().Get(i).Name())] = true
 	}
 }
 
@@ -117,38 +110,3 @@ func (d *limitedGzip) Reset(r io.Reader) error {
 }
 
 func (d *limitedGzip) Close() error { return d.gz.Close() }
-
-// LongLived lets a streaming request (a Watch, an OFREP event stream) live
-// past the server's read timeout. The timeout still bounds reading the
-// request itself: the read deadline is lifted only once the body has been
-// read to its end (at once for a request without a body). Over HTTP/1.1 an
-// expired read deadline would otherwise end the stream, since the server
-// cancels a request whose connection read fails; over HTTP/2 the read
-// timeout is per stream and ends with the request body anyway.
-func LongLived(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-			_ = rc.SetReadDeadline(time.Time{})
-		} else {
-			r.Body = &liftOnEOF{ReadCloser: r.Body, rc: rc}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// liftOnEOF lifts the connection's read deadline when the body ends.
-type liftOnEOF struct {
-	io.ReadCloser
-	rc     *http.ResponseController
-	lifted bool
-}
-
-func (b *liftOnEOF) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.lifted {
-		b.lifted = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
-}

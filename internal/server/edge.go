@@ -27,12 +27,15 @@ func (s *Server) listen() (net.Listener, error) {
 }
 
 // httpServer is the one HTTP server: HTTP/1.1 and HTTP/2 (h2c on a plain
-// port), with the configured timeouts. ReadTimeout bounds reading each
-// request; the streams (Watch and the OFREP event stream) lift it for
-// themselves once their request is read (api.LongLived), so they live as
-// long as their client. No write timeout is set: a response's time is the
-// handler's, bounded by the read timeout's cancellation of slow requests
-// over HTTP/1.1 and by the connection cap.
+// port), with the configured timeouts. ReadHeaderTimeout and ReadTimeout
+// bound reading a request, so a client trickling its headers or body is
+// disconnected. They do not bound a response: over HTTP/1.1 net/http lifts
+// the connection's read deadline once the request body has been read (to
+// watch for the client going away), and over HTTP/2 the read timeout is per
+// stream and ends with the request body. So the streams (Watch, the OFREP
+// event stream) live as long as their client; the adversarial suite keeps
+// that true. No write timeout is set, since it would end the streams;
+// slow readers of responses are bounded by the connection cap.
 func (s *Server) httpServer(h http.Handler) *http.Server {
 	hs := &http.Server{
 		Handler:           h,

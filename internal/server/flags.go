@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
 	"github.com/flagops/flagops/internal/flagsync"
@@ -55,12 +54,11 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 }
 
 // mountOFREP registers the OFREP routes; like every plain route they pass
-// through api.Route, hence auth.Authorize with the route pattern. The event
-// stream outlives the server's read timeout (api.LongLived).
+// through api.Route, hence auth.Authorize with the route pattern.
 func (rt *flagRuntime) mountOFREP(route func(pattern string, h http.Handler)) {
 	route("POST "+ofrep.PathBulk, rt.ofrep)
 	route("POST "+ofrep.PathSingle+"{key...}", rt.ofrep)
-	route("GET "+ofrep.PathEvents, api.LongLived(rt.ofrep))
+	route("GET "+ofrep.PathEvents, rt.ofrep)
 }
 
 // storeErr gives a database driver's connection error the kind
