@@ -55,8 +55,8 @@ func FactHookHandler(svc *service.Webhooks, opt Options) http.Handler {
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, MaxFactHookBytes+1))
 		if err != nil {
-			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-				fail(&errs.FieldError{Field: "body", Rule: "is too large", Kind: errs.TooLarge})
+			if mb, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+				fail(&errs.FieldError{Field: "body", Rule: fmt.Sprintf("must be at most %d bytes (the server's request limit)", mb.Limit), Kind: errs.TooLarge})
 				return
 			}
 			fail(errs.Field("body", "could not be read"))
