@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -64,11 +66,39 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	}
 	fe, ok := errors.AsType[*errs.FieldError](err)
 	if !ok {
-		return connect.NewError(code, errors.New(err.Error()))
+		return connect.NewError(code, errors.New(clipText(err.Error(), maxErrorMessage)))
 	}
-	ce := connect.NewError(code, errors.New(fe.Error()))
-	if d, derr := connect.NewErrorDetail(&flagopsv1.ErrorDetail{Field: fe.Field, Rule: fe.Rule}); derr == nil {
+	field, rule := clipText(fe.Field, maxErrorField), clipText(fe.Rule, maxErrorMessage)
+	msg := rule
+	if field != "" {
+		msg = field + ": " + rule
+	}
+	ce := connect.NewError(code, errors.New(msg))
+	if d, derr := connect.NewErrorDetail(&flagopsv1.ErrorDetail{Field: field, Rule: rule}); derr == nil {
 		ce.AddDetail(d)
 	}
 	return ce
+}
+
+// Caps on what an error sends back. Validators quote input values with
+// errs.Quote, which keeps them short; these caps are the backstop for a
+// field path built from an input key ("labels." + a megabyte-long key) or
+// a message that quotes several values, so that no error answers with
+// more than a few kilobytes of the request.
+const (
+	maxErrorField   = 256
+	maxErrorMessage = 2048
+)
+
+// clipText cuts s to at most n bytes at a rune boundary, marking the cut
+// with its full length.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }

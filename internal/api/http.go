@@ -74,6 +74,7 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
+	opts = append(opts, jsonCodecs()...)
 	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
 	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))

@@ -7,6 +7,8 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // The kinds. Compare with errors.Is(err, errs.NotFound).
@@ -122,3 +124,24 @@ type kindError struct {
 
 func (e *kindError) Error() string        { return e.msg + ": " + e.kind.Error() }
 func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// MaxQuoted is the longest prefix of an input value that an error message
+// quotes. It fits every valid name (63 bytes) and variation key (64), so a
+// well-formed value is always shown whole.
+const MaxQuoted = 64
+
+// Quote returns s quoted as %q does, for an error message that names an
+// input value. A value longer than MaxQuoted is cut at a rune boundary and
+// marked with its length, so that an oversized input (a megabyte-long name)
+// is never echoed back whole, however many layers quote it. Never pass a
+// secret value: even a prefix of one must not reach an error.
+func Quote[S ~string](s S) string {
+	if len(s) <= MaxQuoted {
+		return strconv.Quote(string(s))
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(s[:cut])+"…") + " (" + strconv.Itoa(len(s)) + " bytes)"
+}

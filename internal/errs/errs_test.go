@@ -3,6 +3,7 @@ package errs_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/flagops/flagops/internal/errs"
@@ -41,5 +42,28 @@ func TestPrefix(t *testing.T) {
 	}
 	if got := err.Error(); got != "documents[1]: x" {
 		t.Fatalf("message = %q", got)
+	}
+}
+
+// TestQuote: a short value is quoted whole; a long one is cut to MaxQuoted
+// bytes at a rune boundary and marked with its length.
+func TestQuote(t *testing.T) {
+	long := strings.Repeat("a", 1<<20)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", `""`},
+		{"a name", "prod-eu", `"prod-eu"`},
+		{"exactly the limit", strings.Repeat("b", errs.MaxQuoted), `"` + strings.Repeat("b", errs.MaxQuoted) + `"`},
+		{"a megabyte", long, `"` + strings.Repeat("a", errs.MaxQuoted) + `…" (1048576 bytes)`},
+		{"cut inside a rune", strings.Repeat("a", errs.MaxQuoted-1) + "é" + "zz", `"` + strings.Repeat("a", errs.MaxQuoted-1) + `…" (67 bytes)`},
+		{"control characters", "a\nb", `"a\nb"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errs.Quote(tc.in); got != tc.want {
+				t.Errorf("Quote = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

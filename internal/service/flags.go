@@ -257,7 +257,7 @@ func (s *Flags) Evaluate(ctx context.Context, req EvalRequest) (EvalResult, erro
 		if out.Environment == "" {
 			out.Environment = dep.Environment
 		} else if out.Environment != dep.Environment {
-			return EvalResult{}, errs.Field("environment", "target %q is in environment %q, not %q", req.Target, dep.Environment, out.Environment)
+			return EvalResult{}, errs.Field("environment", "target %s is in environment %s, not %s", errs.Quote(req.Target), errs.Quote(dep.Environment), errs.Quote(out.Environment))
 		}
 		res, err := s.store.ResolveFacts(ctx, r.Workspace, r.Project, req.Target)
 		if err != nil {
@@ -310,7 +310,7 @@ func (s *Flags) snapshot(ctx context.Context, ws, project, env string) (*eval.Sn
 		found = found || e == env
 	}
 	if !found {
-		return nil, errs.Field("environment", "environment %q is not an environment of project %q", env, project)
+		return nil, errs.Field("environment", "environment %s is not an environment of project %s", errs.Quote(env), errs.Quote(project))
 	}
 	flags, segs, rev, err := s.store.ProjectFlags(ctx, ws, project)
 	if err != nil {

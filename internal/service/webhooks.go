@@ -82,7 +82,7 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int
 		w.Type = domain.WebhookGeneric
 	case domain.WebhookGeneric, domain.WebhookFlux:
 	default:
-		return w, errs.Field("type", "%q is not a webhook type: use %s or %s", w.Type, domain.WebhookGeneric, domain.WebhookFlux)
+		return w, errs.Field("type", "%s is not a webhook type: use %s or %s", errs.Quote(w.Type), domain.WebhookGeneric, domain.WebhookFlux)
 	}
 	if w.Secret == "" {
 		w.Secret = randomHex(32)
@@ -265,7 +265,7 @@ func (s *Webhooks) AuthenticateFactHook(ctx context.Context, ws, name, token str
 		want = make([]byte, sha256.Size) // compare anyway: same time either way
 	}
 	if subtle.ConstantTimeCompare(hashToken(token), want) != 1 || err != nil || token == "" {
-		return errs.New(errs.Unauthenticated, "fact hook %q: missing or wrong token", name)
+		return errs.New(errs.Unauthenticated, "fact hook %s: missing or wrong token", errs.Quote(name))
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func scanFactHook(sc scanner) (domain.FactHook, error) {
 func (s *Store) GetFactHook(ctx context.Context, ws, name string) (domain.FactHook, error) {
 	h, err := scanFactHook(s.queryRow(ctx, "SELECT workspace, name, token_hash, revision, created_at FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return h, errs.New(errs.NotFound, "fact hook %q in workspace %q", name, ws)
+		return h, errs.New(errs.NotFound, "fact hook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	if err != nil {
 		return h, fmt.Errorf("get fact hook %s: %w", name, err)
@@ -83,7 +83,7 @@ func (s *Store) DeleteFactHook(ctx context.Context, ws, name string) error {
 	_, err := s.write(ctx, func(t *wtx) error {
 		h, err := scanFactHook(t.queryRow(ctx, "SELECT workspace, name, token_hash, revision, created_at FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "fact hook %q in workspace %q", name, ws)
+			return errs.New(errs.NotFound, "fact hook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 		}
 		if err != nil {
 			return err

@@ -41,7 +41,7 @@ func webhookAAD(ws, name string, rev int64) secrets.AAD {
 // the stored text and the master key ID.
 func sealWebhookSecret(kr *secrets.Keyring, ws, name string, rev int64, secret []byte) (string, string, error) {
 	if kr == nil {
-		return "", "", errs.New(errs.FailedPrecondition, "no master keys loaded to seal the signing secret of webhook %q", name)
+		return "", "", errs.New(errs.FailedPrecondition, "no master keys loaded to seal the signing secret of webhook %s", errs.Quote(name))
 	}
 	sealed, err := kr.Seal(webhookAAD(ws, name, rev), secret)
 	if err != nil {
@@ -60,10 +60,10 @@ func sealWebhookSecret(kr *secrets.Keyring, ws, name string, rev int64, secret [
 // FailedPrecondition with a message naming the cause but no bytes.
 func (s *Store) OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error) {
 	if kr == nil {
-		return nil, errs.New(errs.FailedPrecondition, "no master keys loaded to open the signing secret of webhook %q", w.Name)
+		return nil, errs.New(errs.FailedPrecondition, "no master keys loaded to open the signing secret of webhook %s", errs.Quote(w.Name))
 	}
 	if w.SealedSecret == "" {
-		return nil, errs.New(errs.FailedPrecondition, "webhook %q has no sealed signing secret (a server start seals it)", w.Name)
+		return nil, errs.New(errs.FailedPrecondition, "webhook %s has no sealed signing secret (a server start seals it)", errs.Quote(w.Name))
 	}
 	v, err := openSealed(kr, webhookAAD(w.Workspace, w.Name, w.Revision), w.SealedSecret)
 	if err != nil {
@@ -131,7 +131,7 @@ func (s *Store) CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain
 func (s *Store) GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error) {
 	w, err := scanWebhook(s.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return w, errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return w, errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	if err != nil {
 		return w, fmt.Errorf("get webhook %s: %w", name, err)
@@ -167,7 +167,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, ws, name string) error {
 	_, err := s.write(ctx, func(t *wtx) error {
 		w, err := scanWebhook(t.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+			return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 		}
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func (s *Store) SetWebhookCursor(ctx context.Context, ws, name string, c domain.
 		return fmt.Errorf("set cursor of webhook %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	return nil
 }
@@ -281,7 +281,7 @@ func (s *Store) ListDeliveries(ctx context.Context, ws, webhook string, limit in
 func (s *Store) GetDelivery(ctx context.Context, ws, webhook, id string) (domain.Delivery, error) {
 	d, err := scanDelivery(s.queryRow(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id = ?", ws, webhook, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, errs.New(errs.NotFound, "delivery %q of webhook %q", id, webhook)
+		return d, errs.New(errs.NotFound, "delivery %s of webhook %s", errs.Quote(id), errs.Quote(webhook))
 	}
 	if err != nil {
 		return d, fmt.Errorf("get delivery %s: %w", id, err)

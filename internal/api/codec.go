@@ -1,0 +1,91 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flagops/flagops/internal/errs"
+)
+
+// jsonCodec is the Connect JSON codec of the handlers. It decodes as
+// Connect's own codec does, and differs in its errors: protojson quotes the
+// offending token ("invalid value for bytes field value: \"…\""), which for
+// PutSecret is the secret value itself and for any field may be megabytes
+// of the request. Its errors keep protojson's position and the field's
+// name and never a value from the request.
+type jsonCodec struct{ name string }
+
+// jsonCodecs are the codecs to register, under both names Connect uses
+// for JSON.
+func jsonCodecs() []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithCodec(jsonCodec{name: "json"}),
+		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
+	}
+}
+
+func (c jsonCodec) Name() string { return c.name }
+
+func (c jsonCodec) IsBinary() bool { return false }
+
+func (c jsonCodec) Marshal(m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return protojson.Marshal(pm)
+}
+
+func (c jsonCodec) Unmarshal(b []byte, m any) error {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
+	}
+	if len(b) == 0 {
+		return errors.New("the request body is empty: send a JSON object")
+	}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, pm); err != nil {
+		return errors.New(describeJSONError(err))
+	}
+	return nil
+}
+
+var (
+	// jsonPosRE finds protojson's position, "(line 1:40)".
+	jsonPosRE = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
+	// jsonInvalidRE matches "invalid value for KIND field NAME: TOKEN"; the
+	// kind and name come from the schema, the token from the request.
+	jsonInvalidRE = regexp.MustCompile(`invalid value for ([a-z0-9]+) field ([A-Za-z0-9_.]+)`)
+	// jsonUnknownRE matches `unknown field "NAME"`, whose name is the
+	// caller's.
+	jsonUnknownRE = regexp.MustCompile(`unknown field "(.*)"`)
+	// jsonDupRE matches `duplicate field "NAME"` and the like.
+	jsonDupRE = regexp.MustCompile(`duplicate (field|oneof field|map key) `)
+)
+
+// describeJSONError rewrites a protojson decoding error without the values
+// it quotes: the position, then what was wrong and with which field of the
+// schema.
+func describeJSONError(err error) string {
+	msg := err.Error()
+	pos := "the request body"
+	if m := jsonPosRE.FindStringSubmatch(msg); m != nil {
+		pos = "line " + m[1] + ", column " + m[2]
+	}
+	switch {
+	case jsonInvalidRE.MatchString(msg):
+		m := jsonInvalidRE.FindStringSubmatch(msg)
+		return fmt.Sprintf("%s: invalid value for %s field %s (the value is not shown)", pos, m[1], m[2])
+	case jsonUnknownRE.MatchString(msg):
+		m := jsonUnknownRE.FindStringSubmatch(msg)
+		return fmt.Sprintf("%s: unknown field %s", pos, errs.Quote(m[1]))
+	case jsonDupRE.MatchString(msg):
+		return fmt.Sprintf("%s: a field or map key is repeated", pos)
+	}
+	return pos + ": not valid JSON for this request"
+}
