@@ -182,7 +182,7 @@ var factKeyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9
 // Limits on facts.
 const (
 	MaxFactKey   = 128
-	MaxFactValue = 64 << 10
+	MaxFactValue = MaxJSONValue
 )
 
 // FactKeyRule is the human wording of the key grammar.
@@ -205,11 +205,15 @@ func ValidateFactKey(field, key string) error {
 }
 
 // NormalizeFactValue checks that v is one JSON value (not null; null is not a
-// value, unset the key instead) of at most MaxFactValue bytes, and returns it
-// compacted.
+// value, unset the key instead) of at most MaxFactValue bytes, nested at most
+// MaxJSONDepth deep, and returns it compacted. Every write of a fact (the
+// API, fact hooks, apply) passes through it.
 func NormalizeFactValue(field string, v []byte) (json.RawMessage, error) {
 	if len(v) > MaxFactValue {
 		return nil, &errs.FieldError{Field: field, Rule: "value must be at most " + strconv.Itoa(MaxFactValue) + " bytes", Kind: errs.TooLarge}
+	}
+	if err := CheckJSONDepth(field, v); err != nil {
+		return nil, err
 	}
 	if !json.Valid(v) {
 		return nil, errs.Field(field, "value must be valid JSON")

@@ -112,6 +112,12 @@ func checkValue(t Type, raw json.RawMessage) error {
 	if len(raw) == 0 {
 		return errs.Field("", "value is required")
 	}
+	if len(raw) > domain.MaxJSONValue {
+		return &errs.FieldError{Rule: "value must be at most " + strconv.Itoa(domain.MaxJSONValue) + " bytes", Kind: errs.TooLarge}
+	}
+	if err := domain.CheckJSONDepth("", raw); err != nil {
+		return err
+	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return errs.Field("", "value is not valid JSON: %v", err)
