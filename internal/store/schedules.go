@@ -311,6 +311,12 @@ func (t *wtx) cancelSchedules(ctx context.Context, ws, project, fl string) error
 	return nil
 }
 
+// ScheduleActor is the actor the change log records for the changes a
+// step of schedule id makes (the flag, and the schedule's own progress):
+// the scheduler, acting for that schedule. Whoever created the schedule is
+// recorded on its creation.
+func ScheduleActor(id string) string { return "scheduler/schedule/" + id }
+
 // dueStep names one step RunDue found due.
 type dueStep struct {
 	ws, id string
@@ -346,6 +352,7 @@ func (s *Store) RunDue(ctx context.Context, now time.Time) error {
 	}
 	var errList []error
 	for _, d := range due {
+		ctx := domain.WithOrigin(ctx, domain.Origin{Actor: ScheduleActor(d.id), RequestID: domain.OriginFrom(ctx).RequestID})
 		if _, err := s.write(ctx, func(t *wtx) error { return t.runStep(ctx, d) }); err != nil {
 			errList = append(errList, fmt.Errorf("run step %d of schedule %s: %w", d.step, errs.Quote(d.id), err))
 		}
