@@ -77,7 +77,7 @@ Secret, never from the Application).`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			out, err := render.Generate(ctx, fsys, t, argo, &render.Client{BaseURL: server, Token: a.resolveToken(), HTTP: http1Client()})
+			out, err := render.Generate(ctx, fsys, t, argo, &render.Client{BaseURL: server, Token: a.resolveTokenFor(server), HTTP: http1Client()})
 			if err != nil {
 				return err
 			}
