@@ -68,7 +68,7 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	if !ok {
 		return connect.NewError(code, errors.New(clipText(err.Error(), maxErrorMessage)))
 	}
-	field, rule := clipText(fe.Field, maxErrorField), clipText(fe.Rule, maxErrorMessage)
+	field, rule := clipText(errs.ClipPath(fe.Field), maxErrorField), clipText(fe.Rule, maxErrorMessage)
 	msg := rule
 	if field != "" {
 		msg = field + ": " + rule

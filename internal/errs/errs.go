@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -79,8 +80,38 @@ func (e *FieldError) Is(target error) bool {
 }
 
 // Field returns an Invalid error for field breaking the rule given by format.
+// The field path is clipped (ClipPath): it may hold keys from the request.
 func Field(field, format string, args ...any) error {
-	return &FieldError{Field: field, Rule: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: ClipPath(field), Rule: fmt.Sprintf(format, args...)}
+}
+
+// ClipPath returns a field path with every name in it (the parts between
+// '.', '[' and ']') cut to MaxQuoted bytes and marked "…", since a path
+// such as "labels.KEY" or "values.KEY" names a key of the request, which
+// may be a megabyte long.
+func ClipPath(path string) string {
+	if len(path) <= MaxQuoted {
+		return path
+	}
+	var b strings.Builder
+	run, cut := 0, false
+	for _, r := range path {
+		if r == '.' || r == '[' || r == ']' {
+			run, cut = 0, false
+			b.WriteRune(r)
+			continue
+		}
+		if cut {
+			continue
+		}
+		if run += utf8.RuneLen(r); run > MaxQuoted {
+			cut = true
+			b.WriteString("…")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Prefix returns err with its field path prefixed by parent (when err is a
@@ -99,6 +130,7 @@ func Prefix(parent string, err error) error {
 	default:
 		cp.Field = parent + "." + cp.Field
 	}
+	cp.Field = ClipPath(cp.Field)
 	return &cp
 }
 

@@ -67,3 +67,29 @@ func TestQuote(t *testing.T) {
 		})
 	}
 }
+
+// TestClipPath: every name in a field path is cut to MaxQuoted bytes, and
+// Field and Prefix clip the paths they make.
+func TestClipPath(t *testing.T) {
+	long := strings.Repeat("k", 1<<20)
+	cut := strings.Repeat("k", errs.MaxQuoted) + "…"
+	tests := []struct{ name, in, want string }{
+		{"short", "documents[2].environments[0]", "documents[2].environments[0]"},
+		{"a long key", "labels." + long, "labels." + cut},
+		{"long keys in two places", "values." + long + "[3]." + long, "values." + cut + "[3]." + cut},
+		{"a long multi-byte key", "facts." + strings.Repeat("é", 100), "facts." + strings.Repeat("é", errs.MaxQuoted/2) + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errs.ClipPath(tc.in); got != tc.want {
+				t.Errorf("ClipPath = %.120q, want %.120q", got, tc.want)
+			}
+		})
+	}
+	if f := errs.FieldOf(errs.Field("labels."+long, "bad")); f != "labels."+cut {
+		t.Errorf("Field kept a path of %d bytes", len(f))
+	}
+	if f := errs.FieldOf(errs.Prefix("values."+long, errs.Field("x", "bad"))); f != "values."+cut+".x" {
+		t.Errorf("Prefix kept a path of %d bytes", len(f))
+	}
+}
