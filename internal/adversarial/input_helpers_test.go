@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -116,3 +117,6 @@ func inputCLI(t *testing.T, env []string, args ...string) (int, string, string) 
 	code := cli.Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
+
+// inputWriteFile writes text to path (0600).
+func inputWriteFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
