@@ -121,7 +121,9 @@ func jsonFieldError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return errs.Field(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		// te.Value is "number 12345…" for a number: name only its kind.
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return errs.Field(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), kind)
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return errs.Field(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`), "is not a field: use deployment or scope, and facts")

@@ -47,7 +47,6 @@ func (a ofrepKeys) Authenticate(ctx context.Context, token string) (ofrep.Princi
 	return ofrep.Principal{Workspace: ws, Environment: env, Project: project, KeyID: p.Key.ID}, nil
 }
 
-
 // ofrepRoute registers an OFREP route. A request carrying a key of
 // direct (the static development keys, or every request when the embedder
 // set its own Config.OFREPAuth) goes straight to the OFREP handler, whose
