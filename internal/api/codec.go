@@ -52,7 +52,7 @@ func (c strictJSON) Unmarshal(b []byte, m any) error {
 	if path, msg, found := unknownField(b, pm.ProtoReflect().Descriptor()); found {
 		return fmt.Errorf("%s: is not a field of %s", path, msg)
 	}
-	return err
+	return errors.New(describeJSONError(err))
 }
 
 // maxFieldEcho bounds how much of a client's field name an error quotes.

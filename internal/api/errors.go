@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -89,10 +91,15 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	}
 	fe, ok := errors.AsType[*errs.FieldError](err)
 	if !ok {
-		return connect.NewError(code, &wireError{kind: kind, msg: err.Error()})
+		return connect.NewError(code, &wireError{kind: kind, msg: clipText(err.Error(), maxErrorMessage)})
 	}
-	ce := connect.NewError(code, &wireError{kind: kind, msg: fe.Error()})
-	if d, derr := connect.NewErrorDetail(&flagopsv1.ErrorDetail{Field: fe.Field, Rule: fe.Rule}); derr == nil {
+	field, rule := clipText(errs.ClipPath(fe.Field), maxErrorField), clipText(fe.Rule, maxErrorMessage)
+	msg := rule
+	if field != "" {
+		msg = field + ": " + rule
+	}
+	ce := connect.NewError(code, &wireError{kind: kind, msg: msg})
+	if d, derr := connect.NewErrorDetail(&flagopsv1.ErrorDetail{Field: field, Rule: rule}); derr == nil {
 		ce.AddDetail(d)
 	}
 	return ce
@@ -109,3 +116,26 @@ type wireError struct {
 func (e *wireError) Error() string { return e.msg }
 
 func (e *wireError) Is(target error) bool { return e.kind != nil && target == e.kind }
+
+// Caps on what an error sends back. Validators quote input values with
+// errs.Quote, which keeps them short; these caps are the backstop for a
+// field path built from an input key ("labels." + a megabyte-long key) or
+// a message that quotes several values, so that no error answers with
+// more than a few kilobytes of the request.
+const (
+	maxErrorField   = 256
+	maxErrorMessage = 2048
+)
+
+// clipText cuts s to at most n bytes at a rune boundary, marking the cut
+// with its full length.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}

@@ -44,7 +44,7 @@ func TestFactHookIngress(t *testing.T) {
 		s := servertest.Start(t, cfg)
 		c := clients(s)
 		estate(t, c)
-		created, err := webhooksClient(s).CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms"}))
+		created, err := webhooksClient(s).CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms", Scopes: []string{"deployment/*@*", "environment/*"}}))
 		if err != nil {
 			t.Fatal(err)
 		}

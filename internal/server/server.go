@@ -180,6 +180,9 @@ func (s *Server) start(ctx context.Context) error {
 			s.log.Error("serve", "err", err)
 		}
 	}()
+	if err := s.recordURL(); err != nil {
+		s.log.Warn("could not record this server's URL in the data directory; the CLI will not send it the admin token by itself", "err", err)
+	}
 	s.log.Info("flagops serving", "addr", s.addr, "tls", s.tls, "insecure_dev", s.cfg.InsecureDev, "store", s.store.Dialect(),
 		"migrations_applied", applied, "revision", s.hub.Revision(), "master_key", kr.ActiveID())
 	return nil
