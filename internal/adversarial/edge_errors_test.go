@@ -37,7 +37,7 @@ func TestEdgeSizeLimitsAreNotRetryable(t *testing.T) {
 		s, c := edgeServer(t, cfg)
 		ctx := context.Background()
 		hook, err := flagopsv1connect.NewWebhookServiceClient(servertest.HTTP1Client(), s.URL()).
-			CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms"}))
+			CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms", Scopes: []string{"workspace"}}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ func TestEdgeUnknownJSONFieldsRefused(t *testing.T) {
 	servertest.Backends(t, func(t *testing.T, cfg server.Config) {
 		s, c := edgeServer(t, cfg)
 		hook, err := flagopsv1connect.NewWebhookServiceClient(servertest.HTTP1Client(), s.URL()).
-			CreateFactHook(context.Background(), connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms"}))
+			CreateFactHook(context.Background(), connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms", Scopes: []string{"workspace"}}))
 		if err != nil {
 			t.Fatal(err)
 		}
