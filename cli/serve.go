@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +63,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.IntVar(&cfg.Webhooks.MaxAttempts, "webhook-max-attempts", 20, "attempts after which a webhook event a receiver keeps refusing is parked (-1: no limit)")
+	f.DurationVar(&cfg.Webhooks.GiveUpAfter, "webhook-give-up-after", time.Hour, "time after an event's first attempt when a webhook event a receiver keeps refusing is parked (-1s: no limit)")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
 	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")

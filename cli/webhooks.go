@@ -119,8 +119,10 @@ func (a *app) webhooksDeliveries() *cobra.Command {
 		Use:   "deliveries NAME",
 		Short: "Show a webhook's delivery log, oldest first",
 		Long: `Deliveries lists the newest delivery records of a subscription: the event,
-its status (retrying or succeeded), how many attempts it took, the last
-error and HTTP status, and when.`,
+its status (retrying, succeeded, or parked: given up after the retry budget
+of "serve --webhook-max-attempts/--webhook-give-up-after"; "redeliver
+--delivery ID" sends it again), how many attempts it took, the last error and
+HTTP status, and when.`,
 		Example: "  flagops webhooks deliveries audit\n  flagops webhooks deliveries audit --limit 10 -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
