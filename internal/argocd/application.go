@@ -37,7 +37,9 @@ type Application struct {
 }
 
 // Key returns the Application's key.
-func (a *Application) Key() AppKey { return AppKey{Namespace: a.Metadata.Namespace, Name: a.Metadata.Name} }
+func (a *Application) Key() AppKey {
+	return AppKey{Namespace: a.Metadata.Namespace, Name: a.Metadata.Name}
+}
 
 // ObjectMeta is the part of Kubernetes' metadata the agent reads.
 type ObjectMeta struct {
