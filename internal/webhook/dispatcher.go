@@ -34,12 +34,13 @@ type Options struct {
 	Client *http.Client
 	// Backoff spaces the retries of one delivery.
 	Backoff Backoff
-	// MaxAttempts and GiveUpAfter bound the retries of one event (defaults
-	// 20 attempts and 1 hour since its first attempt, whichever comes
-	// first; a negative value removes that bound). An event that exhausts
-	// them is parked, so that a receiver that refuses one event for good
-	// (a Flux Receiver answers 500 while a resource it lists is missing)
-	// does not stall the subscription.
+	// MaxAttempts and GiveUpAfter bound the retries of one event, whichever
+	// comes first: MaxAttempts attempts (default 0, no limit by count) and
+	// GiveUpAfter since its first attempt (default 1 hour; negative, no
+	// limit by time). An event that exhausts them is parked, so that a
+	// receiver that refuses one event for good (a Flux Receiver answers
+	// 500 while a resource it lists is missing) does not stall the
+	// subscription.
 	MaxAttempts int
 	GiveUpAfter time.Duration
 	// Sleep waits between retries (default Sleep); tests make it instant.
@@ -86,9 +87,6 @@ func NewDispatcher(st Store, opt Options) *Dispatcher {
 	}
 	if opt.Sleep == nil {
 		opt.Sleep = Sleep
-	}
-	if opt.MaxAttempts == 0 {
-		opt.MaxAttempts = 20
 	}
 	if opt.GiveUpAfter == 0 {
 		opt.GiveUpAfter = time.Hour

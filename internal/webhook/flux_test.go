@@ -150,6 +150,19 @@ func deliveryOf(t *testing.T, st *store.Store, name, event string) (domain.Deliv
 // says so), delivers the next events, and a redelivery from the parked
 // delivery sends it again once the Receiver is fixed.
 func TestFluxReceiverFailureIsParked(t *testing.T) {
+	for _, budget := range []struct {
+		name        string
+		maxAttempts int
+		giveUpAfter time.Duration
+	}{
+		{"by attempts", 3, -1},
+		{"by time", 0, 200 * time.Millisecond},
+	} {
+		t.Run(budget.name, func(t *testing.T) { testParked(t, budget.maxAttempts, budget.giveUpAfter) })
+	}
+}
+
+func testParked(t *testing.T, maxAttempts int, giveUpAfter time.Duration) {
 	backends(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		rc := &fluxReceiver{token: "flux-receiver-token", resources: []string{"GitRepository/flux-system", "Kustomization/apps"},
@@ -158,7 +171,7 @@ func TestFluxReceiverFailureIsParked(t *testing.T) {
 		defer srv.Close()
 		kr := keyring(t)
 		d := webhook.NewDispatcher(st, webhook.Options{Keyring: kr, Backoff: webhook.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond},
-			MaxAttempts: 3, PollInterval: 20 * time.Millisecond, Logger: quiet})
+			MaxAttempts: maxAttempts, GiveUpAfter: giveUpAfter, PollInterval: 20 * time.Millisecond, Logger: quiet})
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); d.Run(runCtx) }()
@@ -175,8 +188,8 @@ func TestFluxReceiverFailureIsParked(t *testing.T) {
 			parked, ok = deliveryOf(t, st, "flux", first)
 			return ok && parked.Status == domain.DeliveryParked
 		})
-		if parked.Attempts != 3 || parked.ResponseCode != http.StatusInternalServerError || !strings.Contains(parked.LastError, "500") {
-			t.Fatalf("parked delivery %+v: want 3 attempts ending in 500", parked)
+		if (maxAttempts > 0 && parked.Attempts != maxAttempts) || parked.ResponseCode != http.StatusInternalServerError || !strings.Contains(parked.LastError, "500") {
+			t.Fatalf("parked delivery %+v: want its attempts ending in 500", parked)
 		}
 
 		rc.setMissing("Kustomization/apps", false) // the operator restores the Kustomization
