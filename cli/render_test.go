@@ -192,6 +192,8 @@ func TestAgentUsage(t *testing.T) {
 		{"no target", []string{"agent", "argocd", "--argocd-server", "http://127.0.0.1:1"}, "--target is required"},
 		{"no argo cd", []string{"agent", "argocd", "--target", "eu-1"}, "--argocd-server is required"},
 		{"bad version field", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--version-field", "image"}, "want targetRevision"},
+		{"version source without field", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--version-source", "shop"}, "--version-source needs --version-field"},
+		{"apps file entry without a project", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--apps-file", writeFiles(t, map[string]string{"a.yaml": "applications:\n  team-a/: shop\n"}) + "/a.yaml"}, "applications.team-a/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runRender(t, nil, tc.args...)
