@@ -68,6 +68,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request; streams (watch, OFREP events) live on once their request is read")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 120*time.Second, "time an idle keep-alive connection stays open")
+	f.IntVar(&cfg.Webhooks.MaxAttempts, "webhook-max-attempts", 0, "attempts after which a webhook event a receiver keeps refusing is parked (0: no limit by count)")
+	f.DurationVar(&cfg.Webhooks.GiveUpAfter, "webhook-give-up-after", time.Hour, "time after an event's first attempt when a webhook event a receiver keeps refusing is parked (-1s: no limit by time)")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
 	f.DurationVar(&cfg.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a background job's leadership lease lasts without renewal: how long other instances wait for a stalled leader")
 	f.DurationVar(&cfg.LeaseRenewInterval, "lease-renew-interval", 0, "how often the leader renews its leases, shorter than --lease-duration (0: 5s, or a third of --lease-duration when that is shorter)")

@@ -16,10 +16,13 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Use:   "webhooks",
 		Short: "Manage outbound webhooks: signed CloudEvents of the change log",
 		Long: `Webhooks subscribe an HTTP endpoint to the change log. Every matching change
-is POSTed as a CloudEvents 1.0 JSON event, in revision order, at least once:
-the server retries with backoff until the endpoint answers 2xx, across
-restarts. Type "generic" signs with X-Flagops-Signature; type
-"flux-generic-hmac" signs with X-Signature for a Flux Receiver of type
+is POSTed as a CloudEvents 1.0 event, in revision order, at least once: the
+server retries with backoff until the endpoint answers 2xx, across restarts,
+and parks an event it refuses past the retry budget (see "webhooks
+deliveries"). Type "generic" gets structured JSON events signed with
+X-Flagops-Signature; type "flux-generic-hmac" gets binary-mode events (ce-*
+headers, the change as an application/json body, which a Receiver's
+resourceFilter can read) signed with X-Signature for a Flux Receiver of type
 generic-hmac (see docs/integrations.md).`,
 		Example: `  flagops webhooks create audit --url https://audit.example/flagops --kind fact
   flagops webhooks deliveries audit
@@ -120,8 +123,10 @@ func (a *app) webhooksDeliveries() *cobra.Command {
 		Use:   "deliveries NAME",
 		Short: "Show a webhook's delivery log, oldest first",
 		Long: `Deliveries lists the newest delivery records of a subscription: the event,
-its status (retrying or succeeded), how many attempts it took, the last
-error and HTTP status, and when.`,
+its status (retrying, succeeded, or parked: given up after the retry budget
+of "serve --webhook-max-attempts/--webhook-give-up-after"; "redeliver
+--delivery ID" sends it again), how many attempts it took, the last error and
+HTTP status, and when.`,
 		Example: "  flagops webhooks deliveries audit\n  flagops webhooks deliveries audit --limit 10 -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

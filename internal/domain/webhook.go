@@ -91,6 +91,10 @@ type Webhook struct {
 const (
 	DeliveryRetrying  = "retrying"
 	DeliverySucceeded = "succeeded"
+	// DeliveryParked is an event the dispatcher gave up on after its retry
+	// budget: the subscription moved past it, and a redelivery from it
+	// sends it again.
+	DeliveryParked = "parked"
 )
 
 // Delivery is one event sent (or being sent) to one webhook: the attempts it

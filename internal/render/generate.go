@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"text/template/parse"
 )
 
@@ -190,11 +191,34 @@ func isSecretsField(n parse.Node) bool {
 }
 
 // Discover returns the first file of fsys that makes it a flagops source
-// directory (a *.tmpl file, or flagops.yaml at the root), or "" when there
-// is none. It is the plugin's discovery step.
+// directory, or "" when there is none. It is the plugin's discovery step.
+//
+// Argo CD asks the plugins before its own Helm and Kustomize detection
+// (util/app/discovery, Discover), so a directory Argo CD would render as a
+// Helm chart (a Chart.yaml at its root) or with Kustomize (a
+// kustomization.yaml, kustomization.yml or Kustomization at its root) is
+// claimed only when it holds flagops.yaml: a *.tmpl file alone is not
+// enough there. Anywhere else flagops.yaml or any *.tmpl file claims it.
+// An Application naming the plugin still needs discovery to match: Argo CD
+// refuses a named plugin whose discovery says no (DetectConfigManagementPlugin).
 func Discover(fsys fs.FS) (string, error) {
 	if _, err := fs.Stat(fsys, ConfigFile); err == nil {
 		return ConfigFile, nil
+	}
+	root, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return "", fmt.Errorf("read source directory: %w", err)
+	}
+	for _, e := range root {
+		if e.IsDir() {
+			continue
+		}
+		// Argo CD's own tests, verbatim: a name ending in Chart.yaml, or
+		// kustomize.IsKustomization.
+		switch n := e.Name(); {
+		case strings.HasSuffix(n, "Chart.yaml"), n == "kustomization.yaml", n == "kustomization.yml", n == "Kustomization":
+			return "", nil
+		}
 	}
 	files, err := LoadFiles(fsys)
 	if err != nil {

@@ -37,6 +37,15 @@ type Options struct {
 	Client *http.Client
 	// Backoff spaces the retries of one delivery.
 	Backoff Backoff
+	// MaxAttempts and GiveUpAfter bound the retries of one event, whichever
+	// comes first: MaxAttempts attempts (default 0, no limit by count) and
+	// GiveUpAfter since its first attempt (default 1 hour; negative, no
+	// limit by time). An event that exhausts them is parked, so that a
+	// receiver that refuses one event for good (a Flux Receiver answers
+	// 500 while a resource it lists is missing) does not stall the
+	// subscription.
+	MaxAttempts int
+	GiveUpAfter time.Duration
 	// Sleep waits between retries (default Sleep); tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock of the signatures' timestamps (default time.Now).
@@ -83,6 +92,9 @@ func NewDispatcher(st Store, opt Options) *Dispatcher {
 	}
 	if opt.Sleep == nil {
 		opt.Sleep = Sleep
+	}
+	if opt.GiveUpAfter == 0 {
+		opt.GiveUpAfter = time.Hour
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -262,8 +274,9 @@ func (d *Dispatcher) skipCompacted(ctx context.Context, h domain.Webhook) error 
 	return err
 }
 
-// deliver posts one change until a 2xx answer or ctx ends, recording every
-// attempt in the delivery log.
+// deliver posts one change until a 2xx answer, its retry budget is spent
+// (the delivery is then parked and deliver returns nil, so the cursor moves
+// on) or ctx ends, recording every attempt in the delivery log.
 func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Change) error {
 	rec, found, err := d.st.LatestDelivery(ctx, h.Workspace, h.Name, c.Revision, c.Seq)
 	if err != nil {
@@ -299,10 +312,29 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 		if err == nil {
 			return nil
 		}
+		if d.spent(rec) {
+			rec.Status = domain.DeliveryParked
+			if _, serr := d.st.SaveDelivery(ctx, h.Workspace, rec); serr != nil {
+				return serr
+			}
+			d.opt.Logger.Warn("webhook dispatcher: giving up on an event; parked, redeliver it from the delivery log",
+				"webhook", h.Name, "workspace", h.Workspace, "event", ev.ID, "delivery", rec.ID, "attempts", rec.Attempts)
+			return nil
+		}
 		if serr := d.opt.Sleep(ctx, d.opt.Backoff.Delay(try)); serr != nil {
 			return serr
 		}
 	}
+}
+
+// spent reports whether a failing delivery has used its retry budget. The
+// time counts from the delivery record's creation, so a restart does not
+// renew it.
+func (d *Dispatcher) spent(rec domain.Delivery) bool {
+	if d.opt.MaxAttempts > 0 && rec.Attempts >= d.opt.MaxAttempts {
+		return true
+	}
+	return d.opt.GiveUpAfter > 0 && !rec.CreatedAt.IsZero() && d.opt.Now().Sub(rec.CreatedAt) >= d.opt.GiveUpAfter
 }
 
 // attempt posts once. The error never holds the URL (it may carry a token)

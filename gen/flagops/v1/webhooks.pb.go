@@ -621,7 +621,8 @@ type Delivery struct {
 	Revision  int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	Seq       int32                  `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	EventType string                 `protobuf:"bytes,5,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	// status is "retrying" or "succeeded".
+	// status is "retrying", "succeeded" or "parked" (given up after the
+	// retry budget; redeliver from it to send it again).
 	Status   string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
 	Attempts int32  `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// last_error is the error of the latest failed attempt (kept after a success).
