@@ -49,11 +49,16 @@ func (t *wtx) replaceMembers(ctx context.Context, table, ownerCol, memberCol, ws
 
 // PutEnvironmentSet: every environment must exist.
 func (s *Store) PutEnvironmentSet(ctx context.Context, es domain.EnvironmentSet, expected *int64) (domain.EnvironmentSet, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.EnvironmentSet, domain.Op, error) { return t.PutEnvironmentSet(ctx, es, expected) })
+}
+
+// PutEnvironmentSet is Store.PutEnvironmentSet inside t.
+func (t *Tx) PutEnvironmentSet(ctx context.Context, es domain.EnvironmentSet, expected *int64) (domain.EnvironmentSet, domain.Op, error) {
 	es.Normalize()
 	if err := es.Validate(); err != nil {
 		return es, "", err
 	}
-	return putObject(ctx, s, environmentSetSpec, es, expected)
+	return putObjectIn(ctx, t.w, environmentSetSpec, es, expected)
 }
 
 // GetEnvironmentSet returns an environment set or errs.NotFound.
@@ -187,12 +192,17 @@ func fillProjects(ctx context.Context, r reader, ws, first, last string, ps []*d
 
 // PutProject: every environment and set must exist.
 func (s *Store) PutProject(ctx context.Context, p domain.Project, expected *int64) (domain.Project, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.Project, domain.Op, error) { return t.PutProject(ctx, p, expected) })
+}
+
+// PutProject is Store.PutProject inside t.
+func (t *Tx) PutProject(ctx context.Context, p domain.Project, expected *int64) (domain.Project, domain.Op, error) {
 	p.Normalize()
 	p.EffectiveEnvironments = nil
 	if err := p.Validate(); err != nil {
 		return p, "", err
 	}
-	return putObject(ctx, s, projectSpec, p, expected)
+	return putObjectIn(ctx, t.w, projectSpec, p, expected)
 }
 
 // GetProject returns a project, its effective environments filled, or
