@@ -117,7 +117,10 @@ type kind struct {
 
 var metaFields = []string{"workspace", "name", "description", "labels"}
 
-var metaReadOnly = []string{"revision", "createdAt", "updatedAt"}
+var (
+	metaReadOnly    = []string{"revision", "createdAt", "updatedAt"}
+	projectReadOnly = append(slices.Clone(metaReadOnly), "effectiveEnvironments")
+)
 
 // kinds is the registry of document kinds.
 var kinds = map[string]kind{
@@ -155,8 +158,7 @@ var kinds = map[string]kind{
 		t.Environment = extra.Environment
 		return ws, t, t.Validate()
 	}},
-	KindProject: {rank: 4, fields: append(slices.Clone(metaFields), "environments", "environmentSets"),
-		readOnly: append(slices.Clone(metaReadOnly), "effectiveEnvironments"), decode: func(n *yaml.Node) (string, any, error) {
+	KindProject: {rank: 4, fields: append(slices.Clone(metaFields), "environments", "environmentSets"), readOnly: projectReadOnly, decode: func(n *yaml.Node) (string, any, error) {
 		var p domain.Project
 		var extra struct {
 			Environments    []string `yaml:"environments"`
