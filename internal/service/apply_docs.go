@@ -207,7 +207,8 @@ var readOnlyFields = []string{"revision", "createdAt", "updatedAt", "effectiveEn
 // changedFields lists the paths of the fields that differ between two JSON
 // objects, in order: "description", "labels.team", "environments[1]",
 // "environments.prod.rules[0].variation". A list of another length is one
-// change at its own path. The read-only top-level fields are left out.
+// change at its own path; an object that appears or goes is a change of
+// each of its keys. The read-only top-level fields are left out.
 func changedFields(before, after json.RawMessage) []string {
 	var a, b any
 	if json.Unmarshal(before, &a) != nil || json.Unmarshal(after, &b) != nil {
@@ -225,6 +226,13 @@ func changedFields(before, after json.RawMessage) []string {
 }
 
 func diffJSON(path string, a, b any, out *[]string) {
+	// A map that appears or goes is reported by its keys.
+	if _, ok := b.(map[string]any); ok && a == nil {
+		a = map[string]any{}
+	}
+	if _, ok := a.(map[string]any); ok && b == nil {
+		b = map[string]any{}
+	}
 	switch x := a.(type) {
 	case map[string]any:
 		y, ok := b.(map[string]any)
