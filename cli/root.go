@@ -105,6 +105,7 @@ flag given on the command line wins.`,
 		a.migrateCommand(),
 		a.versionCommand(),
 		a.applyCommand(),
+		a.diffCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
 		a.factsCommand(),
@@ -207,6 +208,7 @@ type clients struct {
 	promotions flagopsv1connect.PromotionServiceClient
 	secrets    flagopsv1connect.SecretServiceClient
 	access     flagopsv1connect.AccessServiceClient
+	apply      flagopsv1connect.ApplyServiceClient
 }
 
 func (a *app) clients() clients {
@@ -224,6 +226,7 @@ func (a *app) clients() clients {
 		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
 		secrets:    flagopsv1connect.NewSecretServiceClient(hc, base, opts...),
 		access:     flagopsv1connect.NewAccessServiceClient(hc, base, opts...),
+		apply:      flagopsv1connect.NewApplyServiceClient(hc, base, opts...),
 	}
 }
 
