@@ -350,4 +350,3 @@ func (a *app) fetchPolicies(ctx context.Context, name, project string) (any, fun
 		return t
 	}, nil
 }
-
