@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flagops/flagops/internal/domain"
@@ -121,7 +122,20 @@ func policyDoc(p domain.PromotionPolicy) policyJSON {
 		AllowedWindows: p.AllowedWindows, FreezeWindows: p.FreezeWindows, RequireApproval: p.RequireApproval,
 		Disabled: p.Disabled, Revision: p.Revision, UpdatedAt: p.UpdatedAt}
 	if p.Soak != 0 {
-		out.Soak = p.Soak.String()
+		out.Soak = shortDuration(p.Soak)
 	}
 	return out
+}
+
+// shortDuration writes d as people do: "45m" and "2h", not "45m0s" and
+// "2h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
