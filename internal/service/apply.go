@@ -182,7 +182,8 @@ func (a *Applier) Apply(ctx context.Context, req ApplyRequest) (ApplyOutcome, er
 		out.Revision, err = a.store.Write(ctx, run)
 	}
 	if err != nil {
-		return ApplyOutcome{}, fmt.Errorf("apply %d documents, nothing applied: %w", len(docs), err)
+		// The error names its document (or pruned object) already.
+		return ApplyOutcome{}, err
 	}
 	return out, nil
 }
