@@ -37,6 +37,9 @@ func (f *applyFlags) add(cmd *cobra.Command, verb string) {
 	cmd.Flags().BoolVar(&f.prune, "prune", false, verb+" the objects of --prune-kinds that the manifests no longer name")
 	cmd.Flags().StringSliceVar(&f.pruneKinds, "prune-kinds", nil, "kinds --prune deletes, comma-separated ("+strings.Join(pruneKindNames, ", ")+")")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text|json|yaml")
+	for _, name := range []string{"prune", "prune-kinds"} {
+		_ = cmd.Flags().SetAnnotation(name, noEnv, []string{"true"})
+	}
 }
 
 // pruneKindNames are the kinds --prune-kinds takes.
@@ -150,8 +153,8 @@ updatedAt, effectiveEnvironments, actor) are ignored.
 
 --prune deletes the objects of the kinds named by --prune-kinds that the
 set no longer names, in every workspace the set's documents belong to.
-Nothing is ever deleted without --prune. Workspaces and releases are never
-pruned. Each object is authorized as its own write (and each pruned object
+Nothing is ever deleted without --prune on the command line (no environment
+variable sets it). Workspaces and releases are never pruned. Each object is authorized as its own write (and each pruned object
 as its own delete) would be.`,
 		Example: `  # catalog.yaml
   kind: Environment

@@ -149,6 +149,13 @@ facts environment/prod created
 			if code != 2 || !strings.Contains(stderr, "without --prune") {
 				t.Errorf("--prune-kinds without --prune: exit %d, %s", code, stderr)
 			}
+			withEnv := map[string]string{"FLAGOPS_PRUNE": "true", "FLAGOPS_PRUNE_KINDS": "Target"}
+			for k, v := range env {
+				withEnv[k] = v
+			}
+			if code, out, stderr := runCLI(t, withEnv, "", "apply", "-f", file); code != 0 || strings.Contains(out, "pruned") {
+				t.Errorf("FLAGOPS_PRUNE pruned: exit %d, %q, %s", code, out, stderr)
+			}
 			code, out, stderr := runCLI(t, env, "", "diff", "-f", file, "--prune", "--prune-kinds", "Target")
 			if code != 0 || out != "- target/eu-2\n" {
 				t.Errorf("diff --prune: exit %d, %q, %s", code, out, stderr)

@@ -140,7 +140,7 @@ func (a *app) scopeFacts(ctx context.Context, scope string) (manifest.Facts, int
 		f.Values[fact.GetKey()] = valueJSON(fact.GetValue())
 	}
 	if len(f.Values) == 0 {
-		return f, 0, fmt.Errorf("scope %s has no facts: %w", scope, connect.NewError(connect.CodeNotFound, fmt.Errorf("no facts at %s", scope)))
+		return f, 0, connect.NewError(connect.CodeNotFound, fmt.Errorf("scope %s has no facts", scope))
 	}
 	return f, res.Msg.GetRevision(), nil
 }
