@@ -11,8 +11,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/cli"
+	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
 )
