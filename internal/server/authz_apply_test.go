@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,14 @@ func TestApplyAuthorizationMatrix(t *testing.T) {
 			if denied != tc.denied {
 				t.Errorf("%s: prune denied=%v (%s), want %v", tc.token, denied, code, tc.denied)
 			}
+		}
+		// The refusal does not name what the key may not see.
+		req := connect.NewRequest(&flagopsv1.ApplyRequest{DryRun: true, Prune: true, PruneKinds: []string{"Flag"},
+			Manifests: []*flagopsv1.Manifest{{Source: "a.yaml", Content: set}}})
+		req.Header().Set("Authorization", "Bearer "+tokens["editor@default:project/shop"])
+		_, err := admin.Apply.Apply(ctx, req)
+		if connect.CodeOf(err) != connect.CodePermissionDenied || strings.Contains(err.Error(), "other") {
+			t.Errorf("the prune refusal: %v", err)
 		}
 	})
 }

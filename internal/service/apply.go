@@ -102,6 +102,13 @@ type ApplyOutcome struct {
 	ChangeCount int
 }
 
+// MaxApplyDocuments caps the documents of one apply. An apply holds the
+// single writer for its whole transaction, a few statements per document:
+// 1,000 documents take about half a second on SQLite and two on PostgreSQL
+// (docs/benchmarks.md), so the cap keeps one request from stalling every
+// other write for more than about a minute.
+const MaxApplyDocuments = 20_000
+
 // pruneKinds maps the document kinds a prune may name to the store's kinds.
 var pruneKinds = map[string]string{
 	manifest.KindEnvironment: domain.KindEnvironment, manifest.KindEnvironmentSet: domain.KindEnvironmentSet,
@@ -250,6 +257,9 @@ func parseManifests(ms []Manifest, ws string) ([]document, error) {
 	}
 	if len(docs) == 0 {
 		return nil, errs.Field("manifests", "hold no documents")
+	}
+	if len(docs) > MaxApplyDocuments {
+		return nil, errs.Field("manifests", "hold %d documents; one apply takes at most %d (apply the set in parts)", len(docs), MaxApplyDocuments)
 	}
 	seen := map[string]document{}
 	for i := range docs {

@@ -49,7 +49,7 @@ func pruneUnnamed(ctx context.Context, tx *store.Tx, docs []document, kinds []st
 				}
 				if authorize != nil {
 					if err := authorize(ctx, ApplyWrite{Delete: true, Workspace: ws, Object: r}); err != nil {
-						return nil, fmt.Errorf("prune %s in workspace %q: %w", refName(r), ws, err)
+						return nil, pruneDenied(docKind(kind), ws, err)
 					}
 				}
 				pending = append(pending, r)
@@ -64,6 +64,18 @@ func pruneUnnamed(ctx context.Context, tx *store.Tx, docs []document, kinds []st
 		}
 	}
 	return out, nil
+}
+
+// pruneDenied is the error of a prune that would delete an object the key
+// may not delete. It does not name the object, nor repeat the refusal
+// (which names the object's project or scope): the key may not be allowed
+// to know it exists.
+func pruneDenied(kind, ws string, err error) error {
+	if !errors.Is(err, errs.Denied) && !errors.Is(err, errs.Unauthenticated) {
+		return fmt.Errorf("prune %s objects in workspace %q: %w", kind, ws, err)
+	}
+	return errs.New(errs.Denied, "the key may not delete every %s object of workspace %q that the set does not name; "+
+		"narrow the prune kinds, or apply with a key that may delete them all", kind, ws)
 }
 
 // deleteAll deletes refs. A delete refused because another object depends

@@ -63,6 +63,7 @@ func TestApplyRefusals(t *testing.T) {
 		{"every parse error counted", ApplyRequest{Manifests: m("kind: Environment\nname: BAD\n---\nkind: Gadget\n", "kind: Target\nname: x\nnope: 1\n")},
 			"manifests[0].documents[0].name", "and 2 more invalid documents"},
 		{"a bad workspace", ApplyRequest{Workspace: "No Such", Manifests: m("kind: Environment\nname: a\n")}, "workspace", ""},
+		{"too many documents", ApplyRequest{Manifests: m(strings.Repeat("---\nkind: Environment\nname: a\n", MaxApplyDocuments+1))}, "manifests", "at most 20000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
