@@ -166,6 +166,26 @@ facts environment/prod created
 			}
 		})
 
+		t.Run("a large set reports progress", func(t *testing.T) {
+			var set strings.Builder
+			for i := range progressDocuments + 20 {
+				fmt.Fprintf(&set, "---\nkind: Environment\nname: bulk-%03d\n", i)
+			}
+			code, out, stderr := runCLI(t, env, set.String(), "apply", "-f", "-")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if n := strings.Count(out, " created\n"); n != progressDocuments+20 {
+				t.Errorf("%d created", n)
+			}
+			n := progressDocuments + 20
+			for _, w := range []string{fmt.Sprintf("read %d documents from 1 source", n), "in one transaction", "the server answered in", fmt.Sprintf("%d objects applied at revision", n)} {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+		})
+
 		t.Run("a bad document applies nothing", func(t *testing.T) {
 			before := serverRevision(t, url)
 			doc := "kind: Environment\nname: staging\n---\nkind: Widget\nname: x\n"
