@@ -85,7 +85,8 @@ and every change to them as a numbered revision in one change log.
 "flagops serve" runs the server; the other commands talk to it over its API.
 Every flag can also be set with an environment variable FLAGOPS_<FLAG>, for
 example FLAGOPS_SERVER for --server and FLAGOPS_DATA_DIR for --data-dir; a
-flag given on the command line wins.`,
+flag given on the command line wins. --prune and --prune-kinds, which
+delete, are read from the command line only.`,
 		Example: `  flagops serve --data-dir /var/lib/flagops
   flagops apply -f catalog.yaml
   flagops get environments
@@ -106,6 +107,7 @@ flag given on the command line wins.`,
 		a.migrateCommand(),
 		a.versionCommand(),
 		a.applyCommand(),
+		a.diffCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
 		a.factsCommand(),
@@ -136,7 +138,7 @@ flag given on the command line wins.`,
 func bindEnv(flags *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	var problems []error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "help" {
+		if f.Changed || f.Name == "help" || f.Annotations[noEnv] != nil {
 			return
 		}
 		name := EnvName(f.Name)
@@ -150,6 +152,10 @@ func bindEnv(flags *pflag.FlagSet, lookupEnv func(string) (string, bool)) error 
 	})
 	return errors.Join(problems...)
 }
+
+// noEnv marks a flag that no environment variable sets: one that deletes
+// (apply --prune) must be asked for on the command line every time.
+const noEnv = "flagops_no_env"
 
 // EnvName returns the environment variable that sets a flag.
 func EnvName(flag string) string {
@@ -208,6 +214,7 @@ type clients struct {
 	promotions flagopsv1connect.PromotionServiceClient
 	secrets    flagopsv1connect.SecretServiceClient
 	access     flagopsv1connect.AccessServiceClient
+	apply      flagopsv1connect.ApplyServiceClient
 }
 
 func (a *app) clients() clients {
@@ -225,6 +232,7 @@ func (a *app) clients() clients {
 		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
 		secrets:    flagopsv1connect.NewSecretServiceClient(hc, base, opts...),
 		access:     flagopsv1connect.NewAccessServiceClient(hc, base, opts...),
+		apply:      flagopsv1connect.NewApplyServiceClient(hc, base, opts...),
 	}
 }
 

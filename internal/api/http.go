@@ -69,6 +69,8 @@ type Services struct {
 	Promotions *service.Promotions
 	Secrets    *service.Secrets
 	Access     *service.Access
+	// Apply may be nil: ApplyService is then not mounted.
+	Apply *service.Applier
 }
 
 func (o *Options) defaults() {
@@ -119,6 +121,9 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	}
 	mount(flagopsv1connect.NewSecretServiceHandler(NewSecretHandler(svc.Secrets), opts...))
 	mount(flagopsv1connect.NewAccessServiceHandler(NewAccessHandler(svc.Access), opts...))
+	if svc.Apply != nil {
+		mount(flagopsv1connect.NewApplyServiceHandler(NewApplyHandler(svc.Apply), opts...))
+	}
 }
 
 type observedKey struct{}

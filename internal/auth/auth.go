@@ -188,7 +188,7 @@ func Authorize(ctx context.Context, procedure string, req any) error {
 	if !p.Authenticated() {
 		return errs.New(errs.Unauthenticated, "%s needs an API key (Authorization: Bearer TOKEN)", procedure)
 	}
-	if rule.Permission == Self {
+	if rule.Permission == Self || rule.Permission == EachObject {
 		return nil
 	}
 	resources, err := rule.Resources(req)

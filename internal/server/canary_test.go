@@ -146,6 +146,11 @@ func TestSecretCanary(t *testing.T) {
 			r, err := c.Secrets.RotateMasterKey(ctx, connect.NewRequest(&flagopsv1.RotateMasterKeyRequest{}))
 			return r.Msg, err
 		}},
+		{"Apply with a prune of facts", func() (proto.Message, error) {
+			r, err := c.Apply.Apply(ctx, connect.NewRequest(&flagopsv1.ApplyRequest{Prune: true, PruneKinds: []string{"Facts"},
+				Manifests: []*flagopsv1.Manifest{{Source: "canary.yaml", Content: "kind: Facts\nscope: " + scope + "\nvalues: {tier: pro}\n"}}}))
+			return r.Msg, err
+		}},
 		{"GetFacts export", func() (proto.Message, error) {
 			r, err := c.Facts.GetFacts(ctx, connect.NewRequest(&flagopsv1.GetFactsRequest{Scope: scope}))
 			return r.Msg, err
@@ -183,6 +188,7 @@ func TestSecretCanary(t *testing.T) {
 	for _, args := range [][]string{
 		{"secrets", "list"}, {"secrets", "list", scope, "-o", "json"}, {"secrets", "versions", scope, key, "-o", "yaml"},
 		{"secrets", "audit"}, {"history", "-o", "json"}, {"history"}, {"facts", "get", scope, "-o", "json"},
+		{"get", "facts", scope, "-o", "yaml"},
 	} {
 		out, code := runCLI(t, env, args...)
 		if code != 0 {

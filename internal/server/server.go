@@ -220,6 +220,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		Versions:   versions,
 		Releases:   service.NewReleases(s.store),
 		Promotions: s.promotions,
+		Apply:      service.NewApplier(s.store),
 	}, opt)
 	// Every plain route is registered through route, which puts it behind
 	// auth.Authorize and in s.routes, so the authorization matrix test
