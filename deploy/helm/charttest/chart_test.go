@@ -139,20 +139,20 @@ func TestRefused(t *testing.T) {
 	}{
 		{"typo at the top", `replicaCont: 2`, "replicaCont"},
 		{"typo inside", `server: {logLevle: debug}`, "logLevle"},
-		{"unknown database", `database: {type: mysql}`, "database.type"},
+		{"unknown database", `database: {type: mysql}`, "/database/type': value must be one of 'sqlite', 'postgresql'"},
 		{"wrong type", `replicaCount: "two"`, "replicaCount"},
 		{"sqlite with two pods", `replicaCount: 2`, "replicaCount: SQLite allows exactly one server pod, got 2"},
 		{"postgresql without a URL", `database: {type: postgresql}`, "database: with database.type=postgresql set database.existingSecret"},
 		{"postgresql with two URLs", `database: {type: postgresql, url: "postgres://db/x", existingSecret: s}`, "not both"},
 		{"sqlite with a URL", `database: {url: "postgres://db/x"}`, "apply to database.type=postgresql only"},
-		{"not a postgres URL", `database: {type: postgresql, url: "mysql://db/x"}`, "database.url"},
+		{"not a postgres URL", `database: {type: postgresql, url: "mysql://db/x"}`, "/database/url'"},
 		{"service monitor without a key", `metrics: {serviceMonitor: {enabled: true}}`, "metrics.serviceMonitor.tokenSecret.name"},
 		{"agent without targets", `agent: {enabled: true, argocdServer: "https://a", argocdTokenSecret: {name: a}, tokenSecret: {name: b}}`, "agent.targets"},
 		{"agent without Argo CD", `agent: {enabled: true, tokenSecret: {name: b}, argocdTokenSecret: {name: a}, targets: [{name: eu-1}]}`, "agent.argocdServer"},
 		{"agent without its key", `agent: {enabled: true, argocdServer: "https://a", argocdTokenSecret: {name: a}, targets: [{name: eu-1}]}`, "agent.tokenSecret.name"},
 		{"two targets, one name", `agent: {enabled: true, argocdServer: "https://a", argocdTokenSecret: {name: a}, tokenSecret: {name: b}, targets: [{name: eu-1}, {name: EU_1}]}`, "names the same Deployment"},
 		{"target with selector and apps file", `agent: {enabled: true, argocdServer: "https://a", argocdTokenSecret: {name: a}, tokenSecret: {name: b}, targets: [{name: eu-1, selector: x=y, appsFile: "a: b"}]}`, "selector or appsFile"},
-		{"bad version field", `agent: {versionField: image}`, "agent.versionField"},
+		{"bad version field", `agent: {versionField: image}`, "/agent/versionField'"},
 		{"edge without a key", `edge: {enabled: true}`, "edge.tokenSecret.name"},
 	}
 	for _, tt := range tests {
