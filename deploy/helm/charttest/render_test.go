@@ -26,8 +26,9 @@ import (
 const (
 	releaseName = "flagops"
 	namespace   = "flagops"
-	// kubeVersion is the oldest Kubernetes the chart declares it supports.
-	kubeVersion = "v1.25.0"
+	// kubeVersion is the oldest Kubernetes the chart supports (policy/v1
+	// PodDisruptionBudgets).
+	kubeVersion = "v1.21.0"
 )
 
 // chartDir is the chart under test.
