@@ -48,7 +48,7 @@ func hostBinary(t *testing.T) imagebuild.Binary {
 	return built
 }
 
-// built is the image of the real binary, assembled twice from the same
+// builtImage is the image of the real binary, assembled twice from the same
 // inputs, and each written to an archive.
 type builtImage struct {
 	bin               imagebuild.Binary

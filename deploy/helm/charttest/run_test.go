@@ -99,7 +99,7 @@ func checkParses(t *testing.T, bin string, args []string) {
 		if !found || !pendingFlags[flag] {
 			t.Fatalf("flagops %s: %v\n%s", strings.Join(args, " "), err, msg)
 		}
-		t.Logf("this flagops has no %s yet; checking the other arguments", flag)
+		t.Logf("this flagops binary has no %s; checking the other arguments", flag)
 		args = slicesDeleteFlag(args, flag)
 	}
 }
