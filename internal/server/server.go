@@ -30,6 +30,7 @@ import (
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
 	"github.com/flagops/flagops/internal/webhook"
+	"github.com/flagops/flagops/web"
 )
 
 // Config is everything serve needs. Zero values take the documented defaults.
@@ -316,7 +317,15 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	}))
 	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
-	return api.WithRequestID(mux)
+	// The web UI at "/" calls this same handler in-process with its
+	// session's key: it reaches nothing an API client could not.
+	ui := web.New(web.Options{Authn: s.authn, Logger: s.log})
+	for _, r := range ui.Routes() {
+		route(r.Pattern, r.Handler)
+	}
+	h := api.WithRequestID(mux)
+	ui.SetAPI(h)
+	return h
 }
 
 // readyz answers 200 when the store answers and its schema is the latest,
