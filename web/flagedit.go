@@ -186,6 +186,11 @@ func (v *view) evaluateFromQuery(ctx context.Context, q url.Values, project, key
 		TargetingKey: d.Key, Explain: true}
 	if d.Target != "" {
 		req.Environment = ""
+		// Evaluating as a deployment buckets the deployment itself unless
+		// the person names another key, as the facts page does.
+		if req.TargetingKey == "" {
+			req.TargetingKey = project + "@" + d.Target
+		}
 	}
 	if s := strings.TrimSpace(d.Context); s != "" {
 		st := &structpb.Struct{}
