@@ -124,6 +124,7 @@ flag given on the command line wins.`,
 		a.secretsCommand(),
 		a.keysCommand(),
 		a.whoamiCommand(),
+		a.uiCommand(),
 	)
 	return root
 }
