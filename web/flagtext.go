@@ -67,7 +67,9 @@ type part struct {
 	Variation string
 	Label     string
 	Weight    int32
-	Colour    int // 0..5, the variation's index modulo the palette
+	// X is where the part starts on the bar (the weights before it).
+	X      int32
+	Colour int // 0..5, the variation's index modulo the palette
 }
 
 // serveText is how a served variation or rollout reads.
@@ -119,9 +121,11 @@ func (vi variationIndex) serve(variation string, rollout []*flagopsv1.WeightedVa
 	if variation != "" {
 		s.Value = valueText(vi[variation].value)
 	}
+	var x int32
 	for _, wv := range rollout {
 		s.Rollout = append(s.Rollout, part{Variation: wv.GetVariation(), Label: valueText(vi[wv.GetVariation()].value),
-			Weight: wv.GetWeight(), Colour: vi[wv.GetVariation()].i % 6})
+			Weight: wv.GetWeight(), X: x, Colour: vi[wv.GetVariation()].i % 6})
+		x += wv.GetWeight()
 	}
 	return s
 }

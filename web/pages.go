@@ -100,7 +100,6 @@ var funcs = template.FuncMap{
 	"jsonc":   compactJSON,
 	"join":    strings.Join,
 	"percent": func(w int32) string { return strconv.FormatFloat(float64(w)/1000, 'f', -1, 64) + "%" },
-	"width":   func(w int32) template.CSS { return template.CSS(fmt.Sprintf("width:%.3f%%", float64(w)/1000)) },
 	"add":     func(a, b int) int { return a + b },
 	"query":   queryWith,
 	"eq1":     func(a, b string) bool { return a == b },

@@ -41,7 +41,7 @@ func TestPagesRender(t *testing.T) {
 			{"/", []string{"shop", "line: dev → prod", "1.3.0", "degraded", "c-bad", "drift"}},
 			{"/?q=nomatch", []string{"No projects match"}},
 			{"/projects/shop", []string{"1.4.0", "github.com/acme/shop", "dev → prod", "Stop the line", "Set version"}},
-			{"/flags?project=shop&env=prod", []string{"checkout", "tier is enterprise", "in segment <b>beta</b>", "pro 25%", "toggle-checkout", "region starts with eu"}},
+			{"/flags?project=shop&env=prod", []string{"checkout", "tier is enterprise", "in segment <b>beta</b>", "pro 25%", "<svg class=\"bar\"", "toggle-checkout", "region starts with eu"}},
 			{"/flags/shop/replicas?eval=1&target=eu-1", []string{"Serves", "SPLIT", "region", "environment/prod", "Save YAML", "Evaluate as"}},
 			{"/facts?project=shop&target=eu-1", []string{"team-a", "deployment/shop@eu-1", "winner", "Set a fact", "checkout"}},
 			{"/facts?project=shop&target=eu-1&hkey=tier&hscope=workspace", []string{"History of tier at workspace", "key/admin"}},
