@@ -69,6 +69,7 @@ func seed(t testing.TB, c servertest.Clients) {
 	must(c.Versions.SetVersion(ctx, connect.NewRequest(&flagopsv1.SetVersionRequest{Project: "shop", Environment: "prod", Version: "1.3.0", Reason: "first"})))
 	must(c.Versions.ReportVersion(ctx, connect.NewRequest(&flagopsv1.ReportVersionRequest{Project: "shop", Target: "eu-1", Version: "1.3.0", Status: "healthy"})))
 	must(c.Versions.ReportVersion(ctx, connect.NewRequest(&flagopsv1.ReportVersionRequest{Project: "shop", Target: "eu-2", Version: "1.2.0", Status: "degraded"})))
+	must(c.Secrets.PutSecret(ctx, connect.NewRequest(&flagopsv1.PutSecretRequest{Scope: "deployment/shop@eu-1", Key: "dbPassword", Value: []byte("not-shown-in-the-ui")})))
 	must(c.Promotions.PutPromotionPolicy(ctx, connect.NewRequest(&flagopsv1.PutPromotionPolicyRequest{Policy: &flagopsv1.PromotionPolicy{Project: "shop", From: "dev", To: "prod", RequireApproval: true}})))
 }
 
