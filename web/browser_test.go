@@ -349,7 +349,6 @@ func TestBrowser(t *testing.T) {
 	})
 }
 
-
 // TestBrowserScale measures the first render of a flags page of a project
 // with 1,000 flags and of an estate of 10,000 deployments (100 projects ×
 // 100 targets in 5 environments), in the browser: navigation start to

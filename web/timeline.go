@@ -67,13 +67,13 @@ func changeRows(cs []*flagopsv1.Change) []changeRow {
 }
 
 type timelineData struct {
-	Error    string
-	Kinds    []string
-	Filter   map[string]string
-	Rows     []changeRow
-	Older    string // the "before" value of the next page, or ""
-	Newer    bool
-	Query    url.Values
+	Error  string
+	Kinds  []string
+	Filter map[string]string
+	Rows   []changeRow
+	Older  string // the "before" value of the next page, or ""
+	Newer  bool
+	Query  url.Values
 }
 
 func (u *UI) timeline(w http.ResponseWriter, r *http.Request, v *view) {
