@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/store"
@@ -63,6 +64,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
+	f.DurationVar(&cfg.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a background job's leadership lease lasts without renewal: how long other instances wait for a stalled leader")
+	f.DurationVar(&cfg.LeaseRenewInterval, "lease-renew-interval", 0, "how often the leader renews its leases, shorter than --lease-duration (0: 5s, or a third of --lease-duration when that is shorter)")
 	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
@@ -70,8 +73,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&format, "log-format", "text", "text|json")
 	f.StringArrayVar(&ofrepKeys, "ofrep-key", nil, "development OFREP key KEY=[WORKSPACE:]ENV[/PROJECT], repeatable")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "externally visible base URL OFREP advertises (default: from each request)")
-	f.Float64Var(&cfg.OFREPRateLimit.PerSecond, "ofrep-rate-limit", 0, "OFREP requests per second per key before 429 with Retry-After (0: no limit)")
-	f.IntVar(&cfg.OFREPRateLimit.Burst, "ofrep-rate-burst", 0, "OFREP requests a key may send at once (at least 1)")
+	f.Float64Var(&cfg.OFREPRateLimit.PerSecond, "ofrep-rate-limit", 0, "flag evaluations per second per key, OFREP and Connect Evaluate together, before 429 with Retry-After (0: no limit)")
+	f.IntVar(&cfg.OFREPRateLimit.Burst, "ofrep-rate-burst", 0, "flag evaluations a key may send at once (at least 1)")
 	return cmd
 }
 

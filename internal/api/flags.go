@@ -2,24 +2,32 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"connectrpc.com/connect"
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
+	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/errs"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 )
 
 // FlagHandler serves FlagService.
 type FlagHandler struct {
-	svc *service.Flags
+	svc   *service.Flags
+	limit *ratelimit.Limiter
 }
 
 var _ flagopsv1connect.FlagServiceHandler = (*FlagHandler)(nil)
 
-// NewFlagHandler returns the FlagService handler on svc.
-func NewFlagHandler(svc *service.Flags) *FlagHandler { return &FlagHandler{svc: svc} }
+// NewFlagHandler returns the FlagService handler on svc; limit (nil: none)
+// bounds Evaluate per key.
+func NewFlagHandler(svc *service.Flags, limit *ratelimit.Limiter) *FlagHandler {
+	return &FlagHandler{svc: svc, limit: limit}
+}
 
 func (h *FlagHandler) PutFlag(ctx context.Context, req *connect.Request[flagopsv1.PutFlagRequest]) (*connect.Response[flagopsv1.PutFlagResponse], error) {
 	f, err := flagIn(req.Msg.GetFlag())
@@ -168,6 +176,9 @@ func (h *FlagHandler) CancelSchedule(ctx context.Context, req *connect.Request[f
 }
 
 func (h *FlagHandler) Evaluate(ctx context.Context, req *connect.Request[flagopsv1.EvaluateRequest]) (*connect.Response[flagopsv1.EvaluateResponse], error) {
+	if err := allowEvaluation(ctx, h.limit); err != nil {
+		return nil, err
+	}
 	m := req.Msg
 	res, err := h.svc.Evaluate(ctx, service.EvalRequest{
 		Workspace: m.GetWorkspace(), Project: m.GetProject(), Environment: m.GetEnvironment(), Flag: m.GetFlag(),
@@ -218,4 +229,24 @@ func (h *FlagHandler) GetSnapshot(ctx context.Context, req *connect.Request[flag
 		return nil, err
 	}
 	return connect.NewResponse(&flagopsv1.GetSnapshotResponse{Flags: flags, Segments: segs, Revision: rev}), nil
+}
+
+// allowEvaluation takes a token from the caller's bucket of the evaluation
+// limiter: the bucket of its key (keyed by ID, as OFREP keys it), or of its
+// actor when authentication is off. Over the limit it is errs.RateLimited,
+// saying when to retry.
+func allowEvaluation(ctx context.Context, l *ratelimit.Limiter) error {
+	if l == nil {
+		return nil
+	}
+	p, _ := auth.PrincipalFrom(ctx)
+	id := p.Key.ID
+	if id == "" {
+		id = "actor/" + p.Actor
+	}
+	if ok, at := l.Allow(id); !ok {
+		return errs.New(errs.RateLimited, "flag evaluations of this key exceed the server's evaluation rate limit; retry after %s",
+			at.UTC().Truncate(time.Second).Add(time.Second).Format(time.RFC3339))
+	}
+	return nil
 }

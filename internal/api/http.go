@@ -21,6 +21,7 @@ import (
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/watch"
 )
@@ -38,6 +39,13 @@ type Options struct {
 	// Auth authenticates callers. When nil every caller is anonymous, so
 	// only public routes are allowed: a missing authenticator fails closed.
 	Auth *auth.Authenticator
+	// EvalLimiter bounds FlagService/Evaluate per key. The server passes the
+	// limiter OFREP uses, so the two paths share one budget; nil is no
+	// limit.
+	EvalLimiter *ratelimit.Limiter
+	// Streams, when set, ends every server stream (Watch) when the key
+	// that opened it is revoked or expires.
+	Streams *auth.Streams
 }
 
 // Services are what the handlers call.
@@ -71,7 +79,7 @@ func (o *Options) defaults() {
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	opt.defaults()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth}),
+		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth, streams: opt.Streams}),
 		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
 	}
 	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
@@ -79,7 +87,7 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
 	if svc.Flags != nil {
-		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags), opts...))
+		mount(flagopsv1connect.NewFlagServiceHandler(NewFlagHandler(svc.Flags, opt.EvalLimiter), opts...))
 	}
 	if svc.Webhooks != nil {
 		mount(flagopsv1connect.NewWebhookServiceHandler(NewWebhookHandler(svc.Webhooks), opts...))

@@ -20,6 +20,8 @@ type interceptor struct {
 	log     *slog.Logger
 	metrics *Metrics
 	auth    *auth.Authenticator
+	// streams ends a stream when its key is revoked or expires.
+	streams *auth.Streams
 }
 
 var _ connect.Interceptor = (*interceptor)(nil)
@@ -67,7 +69,15 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 		proc := conn.Spec().Procedure
 		ctx, err := begin(ctx, i.auth, conn.RequestHeader())
 		if err == nil {
-			err = next(ctx, &authorizedConn{StreamingHandlerConn: conn, ctx: ctx})
+			// The key was checked once, now; the guard ends the stream
+			// when it is revoked or expires, with that as its error.
+			p, _ := auth.PrincipalFrom(ctx)
+			gctx, release := i.streams.Guard(ctx, p.Key)
+			err = next(gctx, &authorizedConn{StreamingHandlerConn: conn, ctx: gctx})
+			if ended := auth.EndedBy(gctx); ended != nil {
+				err = ended
+			}
+			release()
 		}
 		if ce := i.finish(ctx, proc, start, err); ce != nil {
 			return ce
@@ -81,6 +91,16 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 type authorizedConn struct {
 	connect.StreamingHandlerConn
 	ctx context.Context
+}
+
+// Send refuses to send once ctx has ended: when a stream's key is revoked
+// the guard ends ctx before anything written after the revocation can be
+// handed to the stream, and this keeps it from being sent.
+func (c *authorizedConn) Send(msg any) error {
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx)
+	}
+	return c.StreamingHandlerConn.Send(msg)
 }
 
 func (c *authorizedConn) Receive(msg any) error {

@@ -22,6 +22,11 @@ var flagPolicy = map[string]Rule{
 	// of the project.
 	"/flagops.v1.FlagService/Evaluate":    {FlagsEvaluate, atObject},
 	"/flagops.v1.FlagService/GetSnapshot": {FlagsEvaluate, atObject},
+	// An evaluation with a target returns the deployment's resolved facts
+	// (values and sources) only to a caller that may read them, as
+	// ResolveFacts would; the service asks with an auth.Request naming the
+	// deployment. An evaluator key gets the result without the facts.
+	"/flagops.v1.FlagService/Evaluate#facts": {FactsRead, atDeployment},
 
 	// OFREP evaluates in the environment the key is bound to: the request
 	// names no environment, the key does. Static development keys

@@ -39,8 +39,19 @@ func ResourceOf(ws string, sc domain.Scope) Resource {
 	return Resource{Workspace: ws, Project: sc.Project, Environment: sc.Environment, Target: sc.Target}
 }
 
+// Request stands for a request that is not a protobuf message, given to
+// Authorize by a second check a handler or a background job makes (the facts
+// of an evaluation, the change a webhook is about to deliver): its entries
+// are the request's fields by their protobuf names ("workspace", "project",
+// "target"), so the policy's resource functions read it as they read the
+// message it stands for.
+type Request map[string]string
+
 // field returns the string field name of msg, or "".
 func field(req any, name string) string {
+	if r, ok := req.(Request); ok {
+		return r[name]
+	}
 	m, ok := req.(proto.Message)
 	if !ok || m == nil {
 		return ""

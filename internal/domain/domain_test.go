@@ -140,3 +140,27 @@ func TestValidateCatalog(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		secret    bool
+	}{
+		{"https://hooks.example/flagops", "https://hooks.example/flagops", false},
+		{"https://user:pa55@hooks.example/p", "https://user:***@hooks.example/p", true},
+		{"https://ghp_token@hooks.example/p", "https://***@hooks.example/p", true},
+		{"https://hooks.example/p?token=abc&x=1", "https://hooks.example/p?token=***&x=***", true},
+		{"https://hooks.example/p?abc123", "https://hooks.example/p?***", true},
+		{"https://u:p@hooks.example:8443/p?sig=a%2Fb#frag", "https://u:***@hooks.example:8443/p?sig=***#***", true},
+		{"http://[::1]:9/p", "http://[::1]:9/p", false},
+		{"://not a url", "***", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.raw, func(t *testing.T) {
+			got, secret := domain.RedactURL(tc.raw)
+			if got != tc.want || secret != tc.secret {
+				t.Fatalf("RedactURL(%q) = %q, %v; want %q, %v", tc.raw, got, secret, tc.want, tc.secret)
+			}
+		})
+	}
+}

@@ -1,6 +1,10 @@
 package domain
 
-import "time"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
 
 // Kinds of the integration resources in the change log.
 const (
@@ -50,11 +54,25 @@ func (c Cursor) Before(rev int64, seq int) bool {
 // deliveries; it is tagged json:"-" so it never reaches the change log, and
 // the API returns it only from the create call.
 type Webhook struct {
-	Workspace string        `json:"workspace,omitempty"`
-	Name      string        `json:"name"`
-	URL       string        `json:"url"`
-	Type      string        `json:"type"`
-	Filter    WebhookFilter `json:"filter"`
+	Workspace string `json:"workspace,omitempty"`
+	Name      string `json:"name"`
+	// URL is the receiver's URL on its way in (create); read back from the
+	// store, and so in every listing, change entry and event, it has its
+	// credentials redacted (RedactURL). The whole URL is kept sealed in
+	// SealedURL and opened only to deliver.
+	URL    string        `json:"url"`
+	Type   string        `json:"type"`
+	Filter WebhookFilter `json:"filter"`
+	// SealedURL is the stored, sealed form of a URL with credentials (base64
+	// of secrets.Sealed.Marshal), or "" when the URL has none; only the
+	// store opens it.
+	SealedURL string `json:"-"`
+	// Grants are the bindings of the key that created the subscription, as
+	// they were then: it receives only the changes those bindings may read
+	// from the change log. Empty for a subscription created before grants
+	// were recorded, which is taken as created by an administrator of its
+	// workspace, the least CreateWebhook required.
+	Grants []Binding `json:"-"`
 	// Secret is the signing secret in plain text. It is set only on its
 	// way in (create), out (the create response) and, in memory, by the
 	// dispatcher that signs with it; the store keeps it sealed in
@@ -101,4 +119,56 @@ type FactHook struct {
 	TokenHash []byte    `json:"-"`
 	Revision  int64     `json:"revision,omitempty"`
 	CreatedAt time.Time `json:"createdAt,omitzero"`
+}
+
+// RedactedPart replaces the secret parts of a URL in what flagops shows.
+const RedactedPart = "***"
+
+// RedactURL returns raw with the parts that commonly carry credentials
+// replaced by RedactedPart, and whether it replaced any: the password of
+// the userinfo (the user name too when there is no password, since a lone
+// user name is usually a token), every query value (a parameter without a
+// value as a whole) and the fragment. Scheme, host, port, path and query
+// parameter names stay, so the URL is still recognisable:
+// https://user:***@host/path?token=***. A URL that does not parse is
+// RedactedPart whole. Secrets in the path (some receivers put a token
+// there) are not recognised; put credentials in the userinfo or the query.
+func RedactURL(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return RedactedPart, true
+	}
+	secret := false
+	// The userinfo is written by hand: url.URL.String would escape the
+	// asterisks.
+	userinfo := ""
+	if u.User != nil {
+		userinfo = RedactedPart + "@"
+		if _, has := u.User.Password(); has {
+			userinfo = url.User(u.User.Username()).String() + ":" + RedactedPart + "@"
+		}
+		u.User = nil
+		secret = true
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			if name, _, ok := strings.Cut(p, "="); ok {
+				parts[i] = name + "=" + RedactedPart
+			} else if p != "" {
+				parts[i] = RedactedPart
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+		secret = true
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = RedactedPart, ""
+		secret = true
+	}
+	out := u.String()
+	if prefix := u.Scheme + "://"; userinfo != "" && strings.HasPrefix(out, prefix) {
+		out = prefix + userinfo + out[len(prefix):]
+	}
+	return out, secret
 }

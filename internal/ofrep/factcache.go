@@ -24,10 +24,7 @@ type FactCache struct {
 
 type factKey struct{ ws, project, target string }
 
-type factEntry struct {
-	facts map[string]any
-	rev   int64
-}
+type factEntry = Facts
 
 var _ FactResolver = (*FactCache)(nil)
 
@@ -39,25 +36,25 @@ func NewFactCache(src FactResolver, notify func(ws, project, target string)) *Fa
 }
 
 // Resolve implements FactResolver.
-func (c *FactCache) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
+func (c *FactCache) Resolve(ctx context.Context, ws, project, target string) (Facts, error) {
 	k := factKey{ws, project, target}
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
-		return e.facts, e.rev, nil
+		return e, nil
 	}
-	facts, rev, err := c.src.Resolve(ctx, ws, project, target)
+	facts, err := c.src.Resolve(ctx, ws, project, target)
 	if err != nil {
-		return nil, 0, err
+		return Facts{}, err
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		c.entries[k] = factEntry{facts, rev}
+		c.entries[k] = facts
 	}
 	c.mu.Unlock()
-	return facts, rev, nil
+	return facts, nil
 }
 
 // Invalidate drops the cached facts of the deployments a fact change at
@@ -72,7 +69,7 @@ func (c *FactCache) Invalidate(ws, project, target string, revision int64) {
 		if k.ws != ws || (project != "" && k.project != project) || (target != "" && k.target != target) {
 			continue
 		}
-		if revision == 0 || e.rev < revision {
+		if revision == 0 || e.Revision < revision {
 			delete(c.entries, k)
 		}
 	}

@@ -14,11 +14,11 @@ func TestFactCache(t *testing.T) {
 	c := NewFactCache(src, func(ws, p, tg string) { notified = append(notified, ws+"/"+p+"/"+tg) })
 	ctx := context.Background()
 	get := func(target string) int64 {
-		_, rev, err := c.Resolve(ctx, "w", "shop", target)
+		f, err := c.Resolve(ctx, "w", "shop", target)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rev
+		return f.Revision
 	}
 	get("eu")
 	get("us")
@@ -56,7 +56,7 @@ func TestFactCache(t *testing.T) {
 	if len(notified) != len(tests) {
 		t.Fatalf("notified %v", notified)
 	}
-	if _, _, err := c.Resolve(ctx, "w", "shop", "mars"); err == nil {
+	if _, err := c.Resolve(ctx, "w", "shop", "mars"); err == nil {
 		t.Fatal("unknown deployment resolved")
 	}
 	n := testing.AllocsPerRun(100, func() { get("eu") })

@@ -66,18 +66,24 @@ type fakeFacts struct {
 	err   error
 }
 
-func (f *fakeFacts) Resolve(_ context.Context, ws, project, target string) (map[string]any, int64, error) {
+// Every target of fakeFacts is in environment prod, except "stage-1", in
+// staging.
+func (f *fakeFacts) Resolve(_ context.Context, ws, project, target string) (Facts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.err != nil {
-		return nil, 0, f.err
+		return Facts{}, f.err
 	}
 	m, ok := f.facts[target]
 	if !ok {
-		return nil, 0, errs.New(errs.NotFound, "deployment %s@%s", project, target)
+		return Facts{}, errs.New(errs.NotFound, "deployment %s@%s", project, target)
 	}
-	return m, f.rev, nil
+	env := "prod"
+	if target == "stage-1" {
+		env = "staging"
+	}
+	return Facts{Values: m, Revision: f.rev, Environment: env}, nil
 }
 
 func (f *fakeFacts) set(target string, facts map[string]any, rev int64) {
@@ -97,8 +103,9 @@ type fixture struct {
 func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	t.Helper()
 	fx := &fixture{reg: snapshot.New(), facts: &fakeFacts{facts: map[string]map[string]any{
-		"eu": {"tier": "pro", "region": "eu"},
-		"us": {"tier": "free"},
+		"eu":      {"tier": "pro", "region": "eu"},
+		"us":      {"tier": "free"},
+		"stage-1": {"tier": "pro"},
 	}, rev: 10}}
 	fx.reg.Replace("w", "shop", "prod", testSnapshot(t, 100))
 	fx.cache = NewFactCache(fx.facts, fx.reg.FactsChanged)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/snapshot"
 )
 
@@ -37,9 +38,22 @@ type Principal struct {
 	// Project, when set, is the project evaluated when the context names
 	// none, and the only project the key may evaluate.
 	Project string
-	// KeyID identifies the key (never the secret itself) for rate limiting;
-	// when empty, workspace/environment/project is used.
+	// KeyID identifies the key (never the secret itself) for rate limiting
+	// and for ending its event streams; when empty, workspace/environment/
+	// project is used for rate limiting.
 	KeyID string
+	// ExpiresAt is when the key expires (zero: never); an event stream
+	// opened with it ends then.
+	ExpiresAt time.Time
+}
+
+// StreamGuard ends the event streams of keys that stop being valid. A
+// request is authenticated once, when the stream opens.
+type StreamGuard interface {
+	// Guard returns a context derived from ctx that ends when p's key is
+	// revoked or expires, and a release function to call when the stream
+	// ends.
+	Guard(ctx context.Context, p Principal) (context.Context, func())
 }
 
 // Authenticator checks an API key. It returns an error of kind
@@ -50,13 +64,23 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (Principal, error)
 }
 
-// FactResolver returns the resolved facts of deployment project@target and
-// the revision of the newest fact that contributed (the ETag depends on it).
-// An unknown deployment is an error of kind errs.NotFound. The returned map
-// is shared and must not be modified; FactCache is the caching
-// implementation meant for serving.
+// Facts are the resolved facts of one deployment.
+type Facts struct {
+	// Values are shared and must not be modified.
+	Values map[string]any
+	// Revision is that of the newest fact that contributed (the ETag
+	// depends on it).
+	Revision int64
+	// Environment is the deployment's environment, its target's: a key
+	// evaluates only against the facts of targets in its own environment.
+	Environment string
+}
+
+// FactResolver returns the resolved facts of deployment project@target. An
+// unknown deployment is an error of kind errs.NotFound. FactCache is the
+// caching implementation meant for serving.
 type FactResolver interface {
-	Resolve(ctx context.Context, ws, project, target string) (facts map[string]any, revision int64, err error)
+	Resolve(ctx context.Context, ws, project, target string) (Facts, error)
 }
 
 // Snapshots is the registry the handler evaluates against;
@@ -70,10 +94,7 @@ var _ Snapshots = (*snapshot.Registry)(nil)
 
 // RateLimit is a per-key token bucket: PerSecond requests per second on
 // average, bursts of up to Burst. The zero value disables limiting.
-type RateLimit struct {
-	PerSecond float64
-	Burst     int
-}
+type RateLimit = ratelimit.Limit
 
 // Options configures a Handler. Auth and Snapshots are required.
 type Options struct {
@@ -81,8 +102,16 @@ type Options struct {
 	Snapshots Snapshots
 	// Facts resolves deployment facts; when nil, contexts are evaluated
 	// without facts.
-	Facts     FactResolver
+	Facts FactResolver
+	// Limiter, when set, is the per-key limiter of every evaluation path
+	// of the server (the same one bounds Connect Evaluate), so a key has
+	// one budget however it evaluates. When nil, RateLimit makes one for
+	// this handler alone.
+	Limiter   *ratelimit.Limiter
 	RateLimit RateLimit
+	// Streams, when set, ends an event stream when its key is revoked or
+	// expires.
+	Streams StreamGuard
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int
 	// KeepAlive is the interval of event-stream keep-alive comments
@@ -112,7 +141,8 @@ type Handler struct {
 	auth     Authenticator
 	snaps    Snapshots
 	facts    FactResolver
-	limiter  *limiter
+	limiter  *ratelimit.Limiter
+	streams  StreamGuard
 	maxBody  int
 	keep     time.Duration
 	public   string
@@ -132,7 +162,7 @@ func New(o Options) (*Handler, error) {
 		return nil, errs.New(errs.Invalid, "ofrep: Auth and Snapshots are required")
 	}
 	h := &Handler{
-		auth: o.Auth, snaps: o.Snapshots, facts: o.Facts,
+		auth: o.Auth, snaps: o.Snapshots, facts: o.Facts, streams: o.Streams,
 		maxBody: o.MaxBodyBytes, keep: o.KeepAlive, public: strings.TrimRight(o.PublicURL, "/"),
 		inactive: o.InactivityDelaySec, log: o.Logger, now: o.Now, done: make(chan struct{}),
 	}
@@ -151,8 +181,9 @@ func New(o Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if o.RateLimit.PerSecond > 0 {
-		h.limiter = newLimiter(o.RateLimit, h.now)
+	h.limiter = o.Limiter
+	if h.limiter == nil {
+		h.limiter = ratelimit.New(o.RateLimit, h.now)
 	}
 	return h, nil
 }
@@ -234,7 +265,7 @@ func (h *Handler) authenticate(r *http.Request) (Principal, *failure) {
 		if id == "" {
 			id = p.Workspace + "/" + p.Environment + "/" + p.Project
 		}
-		if ok, at := h.limiter.allow(id); !ok {
+		if ok, at := h.limiter.Allow(id); !ok {
 			return Principal{}, &failure{status: http.StatusTooManyRequests, retryAfter: at}
 		}
 	}
@@ -265,18 +296,26 @@ func chooseProject(p Principal, fromContext string) (string, *failure) {
 }
 
 // resolveFacts returns the facts of project@target (nil without a target
-// or resolver) and their revision.
+// or resolver) and their revision. A target outside the key's environment
+// is refused exactly as a target without a deployment of the project is
+// (INVALID_CONTEXT, naming the key's environment), as Connect Evaluate
+// refuses it: a key may not test another environment's facts through the
+// rules of its own, and the answer does not tell which targets exist
+// elsewhere.
 func (h *Handler) resolveFacts(ctx context.Context, p Principal, project, target string) (map[string]any, int64, *failure) {
 	if target == "" || h.facts == nil {
 		return nil, 0, nil
 	}
-	facts, rev, err := h.facts.Resolve(ctx, p.Workspace, project, target)
+	facts, err := h.facts.Resolve(ctx, p.Workspace, project, target)
+	if err == nil && facts.Environment != p.Environment {
+		err = errs.New(errs.NotFound, "deployment %s@%s in environment %s", project, target, p.Environment)
+	}
 	switch {
 	case err == nil:
-		return facts, rev, nil
+		return facts.Values, facts.Revision, nil
 	case errors.Is(err, errs.NotFound):
 		return nil, 0, &failure{status: http.StatusBadRequest, code: eval.ErrInvalidContext,
-			details: "target: project " + project + " has no deployment on target " + target}
+			details: "target: project " + project + " has no deployment on target " + target + " in environment " + p.Environment}
 	case errors.Is(err, errs.Invalid):
 		return nil, 0, &failure{status: http.StatusBadRequest, code: eval.ErrInvalidContext, details: "target: " + err.Error()}
 	case errors.Is(err, errs.Denied):

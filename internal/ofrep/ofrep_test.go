@@ -44,6 +44,8 @@ func TestSingle(t *testing.T) {
 			400, map[string]any{"key": "tier-replicas", "errorCode": "INVALID_CONTEXT"}},
 		{"unknown target", "tier-replicas", `{"context":{"project":"shop","target":"mars"}}`, bearerKey("k-prod"), false,
 			400, map[string]any{"key": "tier-replicas", "errorCode": "INVALID_CONTEXT"}},
+		{"target of another environment", "tier-replicas", `{"context":{"project":"shop","target":"stage-1"}}`, bearerKey("k-prod"), false,
+			400, map[string]any{"key": "tier-replicas", "errorCode": "INVALID_CONTEXT"}},
 		{"rollout needs a targeting key", "rollout-50", `{"context":{}}`, bearerKey("k-shop"), false,
 			400, map[string]any{"key": "rollout-50", "errorCode": "TARGETING_KEY_MISSING"}},
 		{"bucketBy of the wrong type", "by-org", `{"context":{"org":true}}`, bearerKey("k-shop"), false,

@@ -14,7 +14,8 @@ func queryEscape(s string) string { return url.QueryEscape(s) }
 // serveEvents streams OFREP ADR-0008 events: a "refetchEvaluation" message
 // whenever the snapshot of the key's environment and the requested project
 // changes, or the resolved facts of project@target change, plus keep-alive
-// comments. It ends when the client goes away or Close is called.
+// comments. It ends when the client goes away, when Close is called, or
+// when the key is revoked or expires (Options.Streams).
 //
 // Query: project (else the key's project), target (optional).
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +32,12 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	target := q.Get("target")
 	rc := http.NewResponseController(w)
+	ctx := r.Context()
+	if h.streams != nil {
+		var release func()
+		ctx, release = h.streams.Guard(ctx, p)
+		defer release()
+	}
 
 	// Subscribe before reading the current version, so a change between the
 	// two is not lost.
@@ -58,7 +65,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		var msg []byte
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-h.done:
 			return
@@ -76,6 +83,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			last = v
 			msg = appendEvent(nil, v, h.now())
+		}
+		if ctx.Err() != nil {
+			return // the key was revoked or expired meanwhile
 		}
 		if _, err := w.Write(msg); err != nil {
 			return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
+	"github.com/flagops/flagops/internal/webhook"
 	"github.com/flagops/flagops/web/webtest"
 )
 
@@ -276,4 +278,168 @@ func runCLI(t *testing.T, env []string, args ...string) (string, int) {
 	var out bytes.Buffer
 	code := cli.Main(context.Background(), args, strings.NewReader(""), &out, io.Discard)
 	return out.String(), code
+}
+
+// TestWebhookURLCanary plants credentials in a webhook URL (a password and
+// a query token, each a unique value) and looks for them everywhere they
+// must not be: the create response, ListWebhooks and GetWebhook, the change
+// log, the Watch stream, the delivery log, the webhook.created event another
+// subscription receives, an error message, the CLI's listing, /metrics, the
+// database files and the server's debug log. Only the deliveries to the
+// subscription's own receiver carry them (issue 9.3).
+func TestWebhookURLCanary(t *testing.T) {
+	dir := t.TempDir()
+	var logs lockedBuffer
+	s := servertest.Start(t, server.Config{DataDir: dir,
+		Webhooks: webhook.Options{Backoff: webhook.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond}, PollInterval: 50 * time.Millisecond},
+		Logger:   slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c := servertest.NewClients(servertest.HTTP1Client(), s.URL())
+	wc := webhooksClient(s)
+	ctx := context.Background()
+	catalog(t, c)
+
+	pass, token := "canary-pw-"+rand.Text(), "canary-tok-"+rand.Text()
+	var seen []string
+	look := func(what string, b []byte) {
+		t.Helper()
+		for _, f := range []string{pass, token} {
+			if bytes.Contains(b, []byte(f)) {
+				t.Errorf("a webhook URL credential appears in %s", what)
+			}
+		}
+		seen = append(seen, what)
+	}
+	msg := func(what string, m proto.Message) {
+		t.Helper()
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		look(what, b)
+	}
+
+	// Two receivers: one gets the webhook.created event, the other the
+	// credentials, and fails its first attempts so that the delivery log
+	// records errors.
+	var mu sync.Mutex
+	var events, credentialed []string
+	bystander := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		events = append(events, string(b))
+		mu.Unlock()
+	}))
+	defer bystander.Close()
+	failures := 2
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		user, pw, _ := r.BasicAuth()
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			http.Error(w, "not yet: "+r.URL.String(), http.StatusBadGateway)
+			return
+		}
+		credentialed = append(credentialed, user+":"+pw+"?"+r.URL.Query().Get("token"))
+	}))
+	defer rcv.Close()
+
+	w := watchFrom(t, c, 0)
+	if _, err := wc.CreateWebhook(ctx, connect.NewRequest(&flagopsv1.CreateWebhookRequest{Name: "bystander", Url: bystander.URL,
+		Filter: &flagopsv1.WebhookFilter{Kinds: []string{"webhook"}}})); err != nil {
+		t.Fatal(err)
+	}
+	full := strings.Replace(rcv.URL, "http://", "http://hook:"+pass+"@", 1) + "/in?token=" + token
+	created, err := wc.CreateWebhook(ctx, connect.NewRequest(&flagopsv1.CreateWebhookRequest{Name: "billing", Url: full,
+		Filter: &flagopsv1.WebhookFilter{Kinds: []string{"fact"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg("the CreateWebhook response", created.Msg)
+	_, err = wc.CreateWebhook(ctx, connect.NewRequest(&flagopsv1.CreateWebhookRequest{Name: "bad", Url: "ftp://hook:" + pass + "@x/?token=" + token}))
+	if err == nil {
+		t.Fatal("an ftp URL was accepted")
+	}
+	look("a CreateWebhook error", []byte(err.Error()))
+
+	setFact(t, c, "plan", "gold")
+	waitUntil(t, "the credentialed delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(credentialed) > 0 })
+	mu.Lock()
+	if got, want := credentialed[0], "hook:"+pass+"?"+token; got != want {
+		t.Errorf("the receiver got credentials %q: want the URL's own", got)
+	}
+	mu.Unlock()
+	waitUntil(t, "the webhook.created event", func() bool { mu.Lock(); defer mu.Unlock(); return len(events) > 0 })
+
+	list, err := wc.ListWebhooks(ctx, connect.NewRequest(&flagopsv1.ListWebhooksRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg("ListWebhooks", list.Msg)
+	got, err := wc.GetWebhook(ctx, connect.NewRequest(&flagopsv1.GetWebhookRequest{Name: "billing"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg("GetWebhook", got.Msg)
+	var deliveries *connect.Response[flagopsv1.ListDeliveriesResponse]
+	waitUntil(t, "a delivery record with the failed attempts", func() bool {
+		deliveries, err = wc.ListDeliveries(ctx, connect.NewRequest(&flagopsv1.ListDeliveriesRequest{Webhook: "billing"}))
+		return err == nil && len(deliveries.Msg.GetDeliveries()) > 0 && deliveries.Msg.GetDeliveries()[0].GetStatus() == "succeeded"
+	})
+	msg("ListDeliveries", deliveries.Msg)
+	changes, err := c.Changes.ListChanges(ctx, connect.NewRequest(&flagopsv1.ListChangesRequest{PageSize: 1000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg("ListChanges", changes.Msg)
+	mu.Lock()
+	look("the webhook.created event", []byte(strings.Join(events, "\n")))
+	mu.Unlock()
+	env := []string{"FLAGOPS_SERVER=" + s.URL(), "FLAGOPS_TOKEN=" + servertest.AdminToken(s.URL())}
+	for _, args := range [][]string{{"webhooks", "list"}, {"webhooks", "list", "-o", "json"}, {"history", "-o", "json"}} {
+		out, code := runCLI(t, env, args...)
+		if code != 0 {
+			t.Fatalf("flagops %v: exit %d: %s", args, code, out)
+		}
+		look("flagops "+strings.Join(args, " "), []byte(out))
+	}
+
+	var watched bytes.Buffer
+	for done := false; !done; {
+		select {
+		case r := <-w.ch:
+			b, _ := protojson.Marshal(r)
+			watched.Write(b)
+		case <-time.After(500 * time.Millisecond):
+			done = true
+		}
+	}
+	if !strings.Contains(watched.String(), `"kind":"webhook"`) {
+		t.Fatalf("the watcher saw no webhook change: %s", watched.String())
+	}
+	look("the Watch stream", watched.Bytes())
+	_, metrics, _ := get(t, s.URL()+"/metrics")
+	look("/metrics", []byte(metrics))
+
+	files := func(when string) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			look(e.Name()+" "+when, b)
+		}
+	}
+	files("while serving")
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files("after shutdown")
+	look("the server log", []byte(logs.String()))
+	t.Logf("looked in %d places", len(seen))
 }

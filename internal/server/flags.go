@@ -9,6 +9,7 @@ import (
 	"github.com/flagops/flagops/internal/eval"
 	"github.com/flagops/flagops/internal/flagsync"
 	"github.com/flagops/flagops/internal/ofrep"
+	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/snapshot"
 	"github.com/flagops/flagops/internal/store"
 )
@@ -21,13 +22,16 @@ type flagRuntime struct {
 	sync  *flagsync.Sync
 	facts *ofrep.FactCache
 	ofrep *ofrep.Handler
+	// limit is the per-key evaluation limiter shared by OFREP and Connect
+	// Evaluate (nil: no limit).
+	limit *ratelimit.Limiter
 }
 
 // startFlags loads the snapshots and builds the OFREP handler. The OFREP
 // Authenticator is cfg.OFREPAuth when set, else ofrepKeys: the static
 // development keys of cfg.OFREPKeys, then the store's API keys.
 func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
-	rt := &flagRuntime{snaps: snapshot.New()}
+	rt := &flagRuntime{snaps: snapshot.New(), limit: ratelimit.New(s.cfg.OFREPRateLimit, nil)}
 	rt.facts = ofrep.NewFactCache(storeFacts{s.store}, rt.snaps.FactsChanged)
 	rt.sync = flagsync.New(s.store, s.hub, flagsync.Options{Sink: rt.snaps, OnFacts: rt.facts.Invalidate, Logger: s.log})
 	if err := rt.sync.Start(ctx); err != nil {
@@ -42,7 +46,8 @@ func (s *Server) startFlags(ctx context.Context) (*flagRuntime, error) {
 		Snapshots: freshSnapshots{rt.snaps, rt.sync},
 		Facts:     freshFacts{rt.facts, rt.sync},
 		PublicURL: s.cfg.PublicURL,
-		RateLimit: s.cfg.OFREPRateLimit,
+		Limiter:   rt.limit,
+		Streams:   ofrepStreams{s.streams},
 		Logger:    s.log,
 	})
 	if err != nil {
@@ -63,20 +68,20 @@ func (rt *flagRuntime) mountOFREP(route func(pattern string, h http.Handler)) {
 // storeFacts adapts the store's ResolveFacts to ofrep.FactResolver.
 type storeFacts struct{ st *store.Store }
 
-func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
+func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (ofrep.Facts, error) {
 	r, err := f.st.ResolveFacts(ctx, ws, project, target)
 	if err != nil {
-		return nil, 0, err
+		return ofrep.Facts{}, err
 	}
 	out := make(map[string]any, len(r.Facts))
 	for k, raw := range r.Facts {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, 0, fmt.Errorf("decode fact %s: %w", k, err)
+			return ofrep.Facts{}, fmt.Errorf("decode fact %s: %w", k, err)
 		}
 		out[k] = v
 	}
-	return out, r.Revision, nil
+	return ofrep.Facts{Values: out, Revision: r.Revision, Environment: r.Environment}, nil
 }
 
 // freshSnapshots and freshFacts give OFREP read-your-writes within this
@@ -99,7 +104,7 @@ type freshFacts struct {
 	sync  *flagsync.Sync
 }
 
-func (f freshFacts) Resolve(ctx context.Context, ws, project, target string) (map[string]any, int64, error) {
+func (f freshFacts) Resolve(ctx context.Context, ws, project, target string) (ofrep.Facts, error) {
 	f.sync.Fresh(ctx)
 	return f.cache.Resolve(ctx, ws, project, target)
 }

@@ -44,7 +44,7 @@ func (a ofrepKeys) Authenticate(ctx context.Context, token string) (ofrep.Princi
 	if err != nil {
 		return ofrep.Principal{}, err
 	}
-	return ofrep.Principal{Workspace: ws, Environment: env, Project: project, KeyID: p.Key.ID}, nil
+	return ofrep.Principal{Workspace: ws, Environment: env, Project: project, KeyID: p.Key.ID, ExpiresAt: p.Key.ExpiresAt}, nil
 }
 
 // ofrepRoute registers an OFREP route. A request carrying a key of

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/auth"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/render"
 	"github.com/flagops/flagops/internal/scheduler"
@@ -57,13 +58,17 @@ type Config struct {
 	// PublicURL is the externally visible base URL OFREP advertises in
 	// eventStreams (default: derived from each request).
 	PublicURL string
-	// OFREPRateLimit limits OFREP requests per key (a token bucket per key;
-	// the zero value is no limit). Over the limit a client gets 429 with
-	// Retry-After, as the OFREP specification defines.
+	// OFREPRateLimit limits flag evaluations per key: one token bucket per
+	// key shared by every evaluation path (OFREP single and bulk, opening
+	// an OFREP event stream, and Connect FlagService/Evaluate), so a key
+	// cannot spend its budget twice; the zero value is no limit. Over the
+	// limit OFREP answers 429 with Retry-After, as its specification
+	// defines, and Evaluate resource_exhausted. Buckets of keys that stop
+	// asking are dropped once refilled.
 	OFREPRateLimit ofrep.RateLimit
-	// Webhooks tunes the webhook dispatcher, which always runs (on
-	// PostgreSQL, in the one instance holding its advisory lock). Logger
-	// and Leader are filled in by the server.
+	// Webhooks tunes the webhook dispatcher, which always runs (in the one
+	// instance holding its lease). Logger and Keyring are filled in by the
+	// server.
 	Webhooks webhook.Options
 	// GitWritebackConfig names an optional YAML file of git write-back
 	// rules (docs/integrations.md); empty disables git write-back.
@@ -75,6 +80,17 @@ type Config struct {
 	// Clock is the scheduler's clock (default the system clock); tests pass
 	// a scheduler.FakeClock.
 	Clock scheduler.Clock
+	// LeaseDuration is how long a background job's leadership lease lasts
+	// without renewal: how long the other instances sharing the database
+	// wait before they take over from a stalled leader (default 15s).
+	LeaseDuration time.Duration
+	// LeaseRenewInterval is how often the leader renews its leases and the
+	// others try to take them (default 5s, or a third of LeaseDuration when
+	// that is shorter); it must be shorter than LeaseDuration.
+	LeaseRenewInterval time.Duration
+	// LeaderPause, when set, stands for a stopped process in tests: see
+	// leader.Pause.
+	LeaderPause *leader.Pause
 	// InsecureDev turns authentication and authorization off: every caller
 	// is allowed and may name itself with the X-Flagops-Actor header. Start
 	// refuses it unless Listen is a loopback address.
@@ -120,10 +136,17 @@ type Server struct {
 	http  *http.Server
 	addr  string
 	tls   bool
+
+	// streams ends the Watch and OFREP event streams of revoked and
+	// expired keys; endRevokedStreams feeds it from the change log.
+	streams *auth.Streams
 	// routes are the plain HTTP routes, for the authorization matrix test.
 	routes []string
 
 	dispatcher *webhook.Dispatcher
+	// electors run the background jobs, one lease each, keyed by lease name.
+	electors map[string]*leader.Elector
+	holder   string
 	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
 	// for them before the store closes.
 	bgCancel context.CancelFunc
@@ -131,7 +154,7 @@ type Server struct {
 
 	served chan struct{} // closed when Serve returns
 	// stopScheduler ends the scheduler; schedulerDone is closed when it has
-	// given up leadership.
+	// given up its lease.
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
 	promotions    *service.Promotions
@@ -163,6 +186,9 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.checkModes(); err != nil {
 		return err
 	}
+	if err := s.leaderConfig().Validate(); err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
 	applied, err := s.store.Migrate(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate store: %w", err)
@@ -187,6 +213,14 @@ func (s *Server) start(ctx context.Context) error {
 	if sealed > 0 {
 		s.log.Info("sealed the plaintext signing secrets of webhooks", "webhooks", sealed)
 	}
+	// Likewise the URLs with credentials of subscriptions created before
+	// they were sealed, redacted in their rows and change entries.
+	if sealed, err = s.store.SealWebhookURLs(ctx, kr); err != nil {
+		return fmt.Errorf("seal webhook URLs: %w", err)
+	}
+	if sealed > 0 {
+		s.log.Info("sealed the URLs with credentials of webhooks and redacted them in the change log", "webhooks", sealed)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -199,6 +233,8 @@ func (s *Server) start(ctx context.Context) error {
 	s.authn = auth.NewAuthenticator(keys, s.log, s.cfg.InsecureDev)
 	s.hub = watch.New(s.store, watch.Options{Logger: s.log})
 	s.hub.OnAdvance(func(int64) { keys.Invalidate() })
+	s.streams = auth.NewStreams()
+	s.hub.Inspect(s.endRevokedStreams)
 	if err := s.hub.Start(ctx); err != nil {
 		return err
 	}
@@ -265,8 +301,9 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
+	s.registerLeaderMetrics(reg)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
-		Auth: s.authn}
+		Auth: s.authn, EvalLimiter: s.flags.limit, Streams: s.streams}
 	versions := service.NewVersions(s.store)
 	secretsSvc := service.NewSecrets(s.store, kr, s.log)
 	mux := http.NewServeMux()
@@ -348,27 +385,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
-}
-
-// startScheduler runs the background tasks (promotions, scheduled flag
-// changes and progressive rollouts) on whichever instance holds the
-// scheduler lock; on SQLite this instance always does. Each task re-checks
-// state inside its own transactions, so a due item runs exactly once even
-// across a failover.
-func (s *Server) startScheduler() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopScheduler, s.schedulerDone = cancel, make(chan struct{})
-	if s.cfg.SchedulerInterval < 0 {
-		close(s.schedulerDone)
-		return
-	}
-	sch := scheduler.New(s.cfg.Clock, s.store.LeaderLock(store.SchedulerLockID), s.log,
-		scheduler.Task{Name: "promotions", Run: s.promotions.Tick},
-		scheduler.Task{Name: "flag-schedules", Run: s.store.RunDue})
-	go func() {
-		defer close(s.schedulerDone)
-		_ = sch.Run(ctx, s.cfg.SchedulerInterval)
-	}()
 }
 
 // Addr returns the bound address (host:port).

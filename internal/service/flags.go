@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/flagops/flagops/internal/domain"
@@ -219,102 +217,4 @@ func (s *Flags) Snapshot(ctx context.Context, r FlagRef) ([]flag.Flag, []flag.Se
 		return nil, nil, 0, err
 	}
 	return s.store.ProjectFlags(ctx, r.Workspace, r.Project)
-}
-
-// EvalRequest is one evaluation. Environment may be empty when Target is
-// set (the target's environment is used).
-type EvalRequest struct {
-	Workspace, Project, Environment, Flag, Target string
-	TargetingKey                                  string
-	Attributes                                    map[string]any
-	Explain                                       bool
-}
-
-// EvalResult is an evaluation with the facts it used (nil without target).
-type EvalResult struct {
-	Result      eval.Result
-	Environment string
-	Revision    int64
-	Facts       *domain.Resolved
-}
-
-// Evaluate evaluates one flag against the server's snapshot. With a
-// target, the deployment's resolved facts are the context's base, so the
-// caller's attributes win over facts; the built-ins project and
-// environment are always present.
-func (s *Flags) Evaluate(ctx context.Context, req EvalRequest) (EvalResult, error) {
-	r := FlagRef{Workspace: req.Workspace, Project: req.Project, Key: req.Flag}
-	if err := r.check("flag"); err != nil {
-		return EvalResult{}, err
-	}
-	out := EvalResult{Environment: req.Environment}
-	base := map[string]any{}
-	if req.Target != "" {
-		dep, err := s.store.GetDeployment(ctx, r.Workspace, r.Project, req.Target)
-		if err != nil {
-			return EvalResult{}, err
-		}
-		if out.Environment == "" {
-			out.Environment = dep.Environment
-		} else if out.Environment != dep.Environment {
-			return EvalResult{}, errs.Field("environment", "target %q is in environment %q, not %q", req.Target, dep.Environment, out.Environment)
-		}
-		res, err := s.store.ResolveFacts(ctx, r.Workspace, r.Project, req.Target)
-		if err != nil {
-			return EvalResult{}, err
-		}
-		out.Facts = &res
-		for k, raw := range res.Facts {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return EvalResult{}, fmt.Errorf("decode fact %s: %w", k, err)
-			}
-			base[k] = v
-		}
-	}
-	if out.Environment == "" {
-		return EvalResult{}, errs.Field("environment", "is required (or a target)")
-	}
-	base["project"], base["environment"] = r.Project, out.Environment
-	snap, err := s.snapshot(ctx, r.Workspace, r.Project, out.Environment)
-	if err != nil {
-		return EvalResult{}, err
-	}
-	ec := eval.Context{TargetingKey: req.TargetingKey, Attributes: req.Attributes, Base: base}
-	if req.Explain {
-		out.Result = snap.Explain(r.Key, ec)
-	} else {
-		out.Result = snap.Evaluate(r.Key, ec)
-	}
-	out.Revision = snap.Revision()
-	return out, nil
-}
-
-// snapshot returns the server's snapshot, or compiles one from the store
-// when there is no registry (or it does not hold the project yet).
-func (s *Flags) snapshot(ctx context.Context, ws, project, env string) (*eval.Snapshot, error) {
-	if s.fresh != nil {
-		s.fresh(ctx)
-	}
-	if s.snaps != nil {
-		if snap := s.snaps.Get(ws, project, env); snap != nil {
-			return snap, nil
-		}
-	}
-	p, err := s.store.GetProject(ctx, ws, project)
-	if err != nil {
-		return nil, err
-	}
-	found := false
-	for _, e := range p.EffectiveEnvironments {
-		found = found || e == env
-	}
-	if !found {
-		return nil, errs.Field("environment", "environment %q is not an environment of project %q", env, project)
-	}
-	flags, segs, rev, err := s.store.ProjectFlags(ctx, ws, project)
-	if err != nil {
-		return nil, err
-	}
-	return eval.Compile(env, rev, flags, segs)
 }

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 
+	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/secrets"
@@ -64,7 +66,15 @@ func randomHex(n int) string {
 }
 
 // CreateWebhook validates and stores a subscription. An empty Secret is
-// generated. The returned webhook carries the secret: show it once.
+// generated. The returned webhook carries the secret: show it once. Its URL
+// comes back redacted (domain.RedactURL), as every listing shows it.
+//
+// The subscription records the bindings of the key in ctx (Grants): it will
+// receive only the changes those bindings may read from the change log
+// (webhook.Readable). They are taken now, at creation, so revoking or
+// narrowing the creator's key later does not change what the subscription
+// receives; delete the subscription to stop it. With authentication off the
+// creator may read everything.
 func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int64) (domain.Webhook, error) {
 	var err error
 	if w.Workspace, err = workspace("workspace", w.Workspace); err != nil {
@@ -108,12 +118,13 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int
 	if from < 0 {
 		return w, errs.Field("from_revision", "must not be negative")
 	}
+	w.Grants = creatorGrants(ctx)
 	secret := w.Secret
 	out, err := s.store.CreateWebhook(ctx, s.kr, w, from)
 	if err != nil {
 		return out, err
 	}
-	out.Secret, out.SealedSecret = secret, ""
+	out.Secret, out.SealedSecret, out.SealedURL = secret, "", ""
 	return out, nil
 }
 
@@ -124,7 +135,7 @@ func (s *Webhooks) GetWebhook(ctx context.Context, ws, name string) (domain.Webh
 		return domain.Webhook{}, err
 	}
 	w, err := s.store.GetWebhook(ctx, ws, name)
-	w.Secret, w.SealedSecret = "", ""
+	w.Secret, w.SealedSecret, w.SealedURL = "", "", ""
 	return w, err
 }
 
@@ -136,7 +147,7 @@ func (s *Webhooks) ListWebhooks(ctx context.Context, ws string) ([]domain.Webhoo
 	}
 	list, err := s.store.ListWebhooks(ctx, ws)
 	for i := range list {
-		list[i].Secret, list[i].SealedSecret = "", ""
+		list[i].Secret, list[i].SealedSecret, list[i].SealedURL = "", "", ""
 	}
 	return list, err
 }
@@ -284,4 +295,15 @@ func (s *Webhooks) ApplyFactHook(ctx context.Context, ws, name, token string, en
 	}
 	ws, _ = workspace("workspace", ws)
 	return s.store.BulkSetFacts(ctx, ws, entries)
+}
+
+// creatorGrants are the bindings a subscription created by the principal in
+// ctx records: the key's, or every workspace's administration when
+// authentication is off (what that mode allows everyone).
+func creatorGrants(ctx context.Context) []domain.Binding {
+	p, _ := auth.PrincipalFrom(ctx)
+	if p.Insecure {
+		return []domain.Binding{{Role: domain.RoleAdmin, Workspace: domain.AllWorkspaces, Scope: domain.WorkspaceScope()}}
+	}
+	return slices.Clone(p.Key.Bindings)
 }

@@ -48,6 +48,13 @@ func migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: e.Name(), statements: splitStatements(string(body))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		// Two files of one version (branches that each added the next
+		// migration) would make Migrate skip the second one silently.
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have the same version %d: renumber one", out[i-1].name, out[i].name, out[i].version)
+		}
+	}
 	return out, nil
 }
 

@@ -322,8 +322,10 @@ type dueStep struct {
 // the step is marked done in the same transaction, guarded by its pending
 // state. Two executors racing (two instances on one PostgreSQL) therefore
 // apply each step exactly once: the second finds the step no longer
-// pending and writes nothing. A step that cannot apply marks its schedule
-// failed. It is meant to be registered with the scheduler:
+// pending and writes nothing; and a leader whose term is stale (ctx carries
+// a domain.Fence) is refused inside the step's transaction, before it reads
+// the step. A step that cannot apply marks its schedule failed. It is meant
+// to be registered with the scheduler:
 // scheduler.Task{Name: "flag-schedules", Run: store.RunDue}.
 func (s *Store) RunDue(ctx context.Context, now time.Time) error {
 	rows, err := s.query(ctx, "SELECT workspace, schedule_id, step FROM flag_schedule_steps WHERE state = ? AND due_at <= ? ORDER BY due_at, workspace, schedule_id, step",
@@ -348,6 +350,9 @@ func (s *Store) RunDue(ctx context.Context, now time.Time) error {
 	for _, d := range due {
 		if _, err := s.write(ctx, func(t *wtx) error { return t.runStep(ctx, d) }); err != nil {
 			errList = append(errList, fmt.Errorf("run step %d of schedule %q: %w", d.step, d.id, err))
+			if errors.Is(err, domain.ErrStaleTerm) {
+				break // this instance no longer leads: every other step would be refused too
+			}
 		}
 	}
 	return errors.Join(errList...)

@@ -265,7 +265,7 @@ func errorsJoinKind(err error) error {
 }
 
 // RetireMasterKey retires master key id from kr once no stored value or
-// webhook signing secret uses it.
+// webhook signing secret or sealed webhook URL uses it.
 // The check and the retirement happen while holding the revision counter
 // lock every secret write takes before sealing, so no write can seal under
 // the old key in between. It returns how many records still use id (and does
@@ -284,7 +284,7 @@ func (s *Store) RetireMasterKey(ctx context.Context, kr *secrets.Keyring, id str
 		return 0, fmt.Errorf("retire master key: count: %w", err)
 	}
 	var hooks int
-	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM webhooks WHERE secret_key_id = ? AND secret_sealed <> ''"), id).Scan(&hooks); err != nil {
+	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM webhooks WHERE (secret_key_id = ? AND secret_sealed <> '') OR (url_key_id = ? AND url_sealed <> '')"), id, id).Scan(&hooks); err != nil {
 		return 0, fmt.Errorf("retire master key: count webhook secrets: %w", err)
 	}
 	if n += hooks; n > 0 {

@@ -81,7 +81,17 @@ const maxTxAttempts = 5
 // write runs fn in one write transaction. It returns the committed revision,
 // or 0 when fn recorded no change (the transaction is then rolled back, so
 // the counter does not move and nothing is appended).
+//
+// When ctx carries a domain.Fence, the transaction checks it right after
+// taking the revision and fails with domain.ErrStaleTerm when the lease has
+// moved on: a leader's writes commit only while its term is current.
 func (s *Store) write(ctx context.Context, fn func(t *wtx) error) (int64, error) {
+	fence, fenced := domain.FenceFrom(ctx)
+	if fenced {
+		if err := fence.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		var rev int64
@@ -116,6 +126,11 @@ func (s *Store) writeOnce(ctx context.Context, fn func(t *wtx) error) (rev int64
 	// and commits happen in revision order.
 	if err := t.queryRow(ctx, "UPDATE revision_counter SET rev = rev + 1 WHERE id = 1 RETURNING rev").Scan(&t.rev); err != nil {
 		return 0, fmt.Errorf("take revision: %w", err)
+	}
+	if f, ok := domain.FenceFrom(ctx); ok {
+		if err := checkFence(ctx, t.r(), f); err != nil {
+			return 0, err
+		}
 	}
 	if err := fn(t); err != nil {
 		return 0, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,62 +20,20 @@ import (
 // readable by every follower, the cursor because it records who has read the
 // log, and moving it must not itself append to the log.
 //
-// The signing secret is stored sealed, like secret values (see secrets.go):
-// webhooks.secret_sealed holds the base64 of secrets.Sealed.Marshal and
-// secret_key_id its master key. The plaintext column secret predates sealing;
-// it is written empty and SealWebhookSecrets empties the rows of older
-// versions.
+// The signing secret, and the URL when it carries credentials, are stored
+// sealed, like secret values (see webhook_seal.go); the url column holds
+// the URL redacted, and so does every change entry. The plaintext column
+// secret predates sealing; it is written empty and SealWebhookSecrets
+// empties the rows of older versions.
 
-const webhookCols = "workspace, name, url, type, filter, secret_sealed, revision, created_at, cursor_revision, cursor_seq"
-
-// webhookAAD is the place a subscription's signing secret is sealed for. The
-// version is the revision that created the subscription, which never
-// changes: a ciphertext copied to another subscription, or to a later one of
-// the same name, does not open.
-func webhookAAD(ws, name string, rev int64) secrets.AAD {
-	return secrets.AAD{Workspace: ws, Scope: "webhook/" + name, Key: "signing-secret", Version: rev}
-}
-
-// sealWebhookSecret seals a signing secret for its subscription and returns
-// the stored text and the master key ID.
-func sealWebhookSecret(kr *secrets.Keyring, ws, name string, rev int64, secret []byte) (string, string, error) {
-	if kr == nil {
-		return "", "", errs.New(errs.FailedPrecondition, "no master keys loaded to seal the signing secret of webhook %q", name)
-	}
-	sealed, err := kr.Seal(webhookAAD(ws, name, rev), secret)
-	if err != nil {
-		return "", "", fmt.Errorf("seal signing secret: %w", err)
-	}
-	raw, err := sealed.Marshal()
-	if err != nil {
-		return "", "", fmt.Errorf("seal signing secret: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(raw), sealed.KeyID, nil
-}
-
-// OpenWebhookSecret opens the sealed signing secret of a subscription read
-// from the store. Every failure (no sealed secret, unknown master key, a
-// ciphertext tampered with or copied from another subscription) is
-// FailedPrecondition with a message naming the cause but no bytes.
-func (s *Store) OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error) {
-	if kr == nil {
-		return nil, errs.New(errs.FailedPrecondition, "no master keys loaded to open the signing secret of webhook %q", w.Name)
-	}
-	if w.SealedSecret == "" {
-		return nil, errs.New(errs.FailedPrecondition, "webhook %q has no sealed signing secret (a server start seals it)", w.Name)
-	}
-	v, err := openSealed(kr, webhookAAD(w.Workspace, w.Name, w.Revision), w.SealedSecret)
-	if err != nil {
-		return nil, fmt.Errorf("open signing secret of webhook %s: %w", w.Name, err)
-	}
-	return v, nil
-}
+const webhookCols = "workspace, name, url, type, filter, secret_sealed, url_sealed, grants, revision, created_at, cursor_revision, cursor_seq"
 
 func scanWebhook(sc scanner) (domain.Webhook, error) {
 	var w domain.Webhook
 	var filter []byte
+	var grants string
 	var created int64
-	if err := sc.Scan(&w.Workspace, &w.Name, &w.URL, &w.Type, &filter, &w.SealedSecret, &w.Revision, &created,
+	if err := sc.Scan(&w.Workspace, &w.Name, &w.URL, &w.Type, &filter, &w.SealedSecret, &w.SealedURL, &grants, &w.Revision, &created,
 		&w.Cursor.Revision, &w.Cursor.Seq); err != nil {
 		return w, err
 	}
@@ -84,20 +41,35 @@ func scanWebhook(sc scanner) (domain.Webhook, error) {
 	if err := json.Unmarshal(filter, &w.Filter); err != nil {
 		return w, fmt.Errorf("webhook %s: read filter: %w", w.Name, err)
 	}
+	if grants != "" {
+		if err := json.Unmarshal([]byte(grants), &w.Grants); err != nil {
+			return w, fmt.Errorf("webhook %s: read grants: %w", w.Name, err)
+		}
+	}
 	return w, nil
 }
 
 // CreateWebhook stores a new subscription whose cursor starts after the
 // revision that creates it (or after from, when from is positive and lower),
-// so it receives the changes made from then on. Its secret is sealed with kr
-// inside the write transaction, after the revision counter is locked, for the
-// reason given in secrets.go; only the sealed form is stored, and the
-// returned webhook carries it instead of the plaintext. It fails with
-// AlreadyExists when the name is taken.
+// so it receives the changes made from then on. Its secret, and its URL when
+// that carries credentials, are sealed with kr inside the write transaction,
+// after the revision counter is locked, for the reason given in secrets.go;
+// only the sealed forms are stored, with the URL redacted (domain.RedactURL)
+// in the row and the change entry, and the returned webhook carries them
+// instead of the plaintext. w.Grants are stored as they are (none: see
+// domain.Webhook). It fails with AlreadyExists when the name is taken.
 func (s *Store) CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain.Webhook, from int64) (domain.Webhook, error) {
 	filter, err := json.Marshal(w.Filter)
 	if err != nil {
 		return w, fmt.Errorf("create webhook %s: %w", w.Name, err)
+	}
+	grants := ""
+	if len(w.Grants) > 0 {
+		b, err := json.Marshal(w.Grants)
+		if err != nil {
+			return w, fmt.Errorf("create webhook %s: %w", w.Name, err)
+		}
+		grants = string(b)
 	}
 	_, err = s.write(ctx, func(t *wtx) error {
 		if err := requireWorkspace(ctx, t.r(), w.Workspace); err != nil {
@@ -108,14 +80,13 @@ func (s *Store) CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain
 		if from > 0 && from < t.rev {
 			w.Cursor = domain.CursorAfterRevision(from)
 		}
-		sealed, keyID, err := sealWebhookSecret(kr, w.Workspace, w.Name, w.Revision, []byte(w.Secret))
+		secretKeyID, urlKeyID, err := sealWebhook(kr, &w)
 		if err != nil {
 			return err
 		}
-		w.Secret, w.SealedSecret = "", sealed
-		_, err = t.exec(ctx, "INSERT INTO webhooks ("+webhookCols+", secret, secret_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)",
-			w.Workspace, w.Name, w.URL, w.Type, string(filter), w.SealedSecret, w.Revision, w.CreatedAt.UnixNano(),
-			w.Cursor.Revision, w.Cursor.Seq, keyID)
+		_, err = t.exec(ctx, "INSERT INTO webhooks ("+webhookCols+", secret, secret_key_id, url_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
+			w.Workspace, w.Name, w.URL, w.Type, string(filter), w.SealedSecret, w.SealedURL, grants, w.Revision, w.CreatedAt.UnixNano(),
+			w.Cursor.Revision, w.Cursor.Seq, secretKeyID, urlKeyID)
 		if err != nil {
 			return s.mapConstraint(err, "webhook "+w.Name)
 		}
@@ -207,31 +178,38 @@ const MaxDeliveries = 1000
 const deliveryCols = "id, webhook, revision, seq, event_type, status, attempts, last_error, response_code, created_at, updated_at"
 
 // SaveDelivery inserts d (when d.ID is empty, giving it an id) or updates it,
-// then prunes the subscription's log to MaxDeliveries records.
+// then prunes the subscription's log to MaxDeliveries records. It is fenced
+// by the dispatcher's term when ctx carries one.
 func (s *Store) SaveDelivery(ctx context.Context, ws string, d domain.Delivery) (domain.Delivery, error) {
 	d.UpdatedAt = now()
 	if d.ID == "" {
 		var b [10]byte
 		_, _ = rand.Read(b[:])
 		d.ID, d.CreatedAt = hex.EncodeToString(b[:]), d.UpdatedAt
-		_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO webhook_deliveries (workspace, "+deliveryCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			ws, d.ID, d.Webhook, d.Revision, d.Seq, d.EventType, d.Status, d.Attempts, d.LastError, d.ResponseCode,
-			d.CreatedAt.UnixNano(), d.UpdatedAt.UnixNano())
-		if err != nil {
-			return d, fmt.Errorf("record delivery to %s: %w", d.Webhook, err)
-		}
-		// Prune beyond the newest MaxDeliveries; the subquery keeps this one
-		// statement on both dialects.
-		_, err = s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id NOT IN
-			(SELECT id FROM webhook_deliveries WHERE workspace = ? AND webhook = ? ORDER BY created_at DESC, id DESC LIMIT ?)`),
-			ws, d.Webhook, ws, d.Webhook, MaxDeliveries)
-		if err != nil {
-			return d, fmt.Errorf("prune deliveries of %s: %w", d.Webhook, err)
-		}
-		return d, nil
+		_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+			_, err := x.ExecContext(ctx, s.d.rebind("INSERT INTO webhook_deliveries (workspace, "+deliveryCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+				ws, d.ID, d.Webhook, d.Revision, d.Seq, d.EventType, d.Status, d.Attempts, d.LastError, d.ResponseCode,
+				d.CreatedAt.UnixNano(), d.UpdatedAt.UnixNano())
+			if err != nil {
+				return 0, fmt.Errorf("record delivery to %s: %w", d.Webhook, err)
+			}
+			// Prune beyond the newest MaxDeliveries; the subquery keeps this
+			// one statement on both dialects.
+			_, err = x.ExecContext(ctx, s.d.rebind(`DELETE FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id NOT IN
+				(SELECT id FROM webhook_deliveries WHERE workspace = ? AND webhook = ? ORDER BY created_at DESC, id DESC LIMIT ?)`),
+				ws, d.Webhook, ws, d.Webhook, MaxDeliveries)
+			if err != nil {
+				return 0, fmt.Errorf("prune deliveries of %s: %w", d.Webhook, err)
+			}
+			return 0, nil
+		})
+		return d, err
 	}
-	_, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE webhook_deliveries SET status = ?, attempts = ?, last_error = ?, response_code = ?, updated_at = ? WHERE id = ?"),
-		d.Status, d.Attempts, d.LastError, d.ResponseCode, d.UpdatedAt.UnixNano(), d.ID)
+	_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		_, err := x.ExecContext(ctx, s.d.rebind("UPDATE webhook_deliveries SET status = ?, attempts = ?, last_error = ?, response_code = ?, updated_at = ? WHERE id = ?"),
+			d.Status, d.Attempts, d.LastError, d.ResponseCode, d.UpdatedAt.UnixNano(), d.ID)
+		return 0, err
+	})
 	if err != nil {
 		return d, fmt.Errorf("update delivery %s: %w", d.ID, err)
 	}
@@ -302,10 +280,15 @@ func (s *Store) FollowerCursor(ctx context.Context, name string) (domain.Cursor,
 	return c, true, nil
 }
 
-// SetFollowerCursor stores a named follower's cursor.
+// SetFollowerCursor stores a named follower's cursor. It is fenced by the
+// follower's term when ctx carries one, so that a stale leader cannot move
+// the cursor back over what the current one wrote.
 func (s *Store) SetFollowerCursor(ctx context.Context, name string, c domain.Cursor) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO follower_cursors (name, revision, seq) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, seq = excluded.seq"),
-		name, c.Revision, c.Seq)
+	_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		_, err := x.ExecContext(ctx, s.d.rebind("INSERT INTO follower_cursors (name, revision, seq) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, seq = excluded.seq"),
+			name, c.Revision, c.Seq)
+		return 0, err
+	})
 	if err != nil {
 		return fmt.Errorf("set cursor of follower %s: %w", name, err)
 	}
@@ -314,15 +297,18 @@ func (s *Store) SetFollowerCursor(ctx context.Context, name string, c domain.Cur
 
 // AdvanceWebhookCursor moves a subscription's cursor from one position to
 // another, and reports false (moving nothing) when it is no longer at from:
-// a redelivery rewound it meanwhile, and the dispatcher must re-read.
+// a redelivery rewound it meanwhile, and the dispatcher must re-read. It is
+// fenced by the dispatcher's term when ctx carries one.
 func (s *Store) AdvanceWebhookCursor(ctx context.Context, ws, name string, from, to domain.Cursor) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE webhooks SET cursor_revision = ?, cursor_seq = ?
-		WHERE workspace = ? AND name = ? AND cursor_revision = ? AND cursor_seq = ?`),
-		to.Revision, to.Seq, ws, name, from.Revision, from.Seq)
-	if err != nil {
-		return false, fmt.Errorf("advance cursor of webhook %s: %w", name, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		res, err := x.ExecContext(ctx, s.d.rebind(`UPDATE webhooks SET cursor_revision = ?, cursor_seq = ?
+			WHERE workspace = ? AND name = ? AND cursor_revision = ? AND cursor_seq = ?`),
+			to.Revision, to.Seq, ws, name, from.Revision, from.Seq)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
 	if err != nil {
 		return false, fmt.Errorf("advance cursor of webhook %s: %w", name, err)
 	}
@@ -342,116 +328,4 @@ func (s *Store) LatestDelivery(ctx context.Context, ws, webhook string, rev int6
 		return d, false, fmt.Errorf("latest delivery of %d-%d to %s: %w", rev, seq, webhook, err)
 	}
 	return d, true, nil
-}
-
-// SealWebhookSecrets seals the plaintext signing secrets that subscriptions
-// created before migration 0006 still hold, and clears the plaintext. The
-// server runs it at start, once the keyring is loaded; it is idempotent (a
-// sealed row has an empty secret). The rows are sealed in one transaction
-// holding the revision counter lock, like every other seal, so a master key
-// retirement cannot miss them. It returns how many rows it sealed.
-func (s *Store) SealWebhookSecrets(ctx context.Context, kr *secrets.Keyring) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("seal webhook secrets: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.d.rebind("UPDATE revision_counter SET rev = rev WHERE id = 1")); err != nil {
-		return 0, fmt.Errorf("seal webhook secrets: lock: %w", err)
-	}
-	type row struct {
-		ws, name, secret string
-		rev              int64
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT workspace, name, revision, secret FROM webhooks WHERE secret <> ''")
-	if err != nil {
-		return 0, fmt.Errorf("seal webhook secrets: %w", err)
-	}
-	var todo []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.ws, &r.name, &r.rev, &r.secret); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("seal webhook secrets: %w", err)
-		}
-		todo = append(todo, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("seal webhook secrets: %w", err)
-	}
-	for _, r := range todo {
-		sealed, keyID, err := sealWebhookSecret(kr, r.ws, r.name, r.rev, []byte(r.secret))
-		if err != nil {
-			return 0, fmt.Errorf("seal secret of webhook %s: %w", r.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind("UPDATE webhooks SET secret_sealed = ?, secret_key_id = ?, secret = '' WHERE workspace = ? AND name = ?"),
-			sealed, keyID, r.ws, r.name); err != nil {
-			return 0, fmt.Errorf("seal secret of webhook %s: %w", r.name, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("seal webhook secrets: commit: %w", err)
-	}
-	return len(todo), nil
-}
-
-// rewrapWebhookSecrets moves every webhook signing secret not sealed under
-// kr's active master key onto it, like RewrapSecrets does for secret values,
-// and returns how many it moved. Subscriptions are few: one read takes them
-// all.
-func (s *Store) rewrapWebhookSecrets(ctx context.Context, kr *secrets.Keyring) (int, error) {
-	type rec struct {
-		ws, name, sealed string
-		rev              int64
-	}
-	rows, err := s.query(ctx, "SELECT workspace, name, revision, secret_sealed FROM webhooks WHERE secret_sealed <> '' AND secret_key_id <> ?", kr.ActiveID())
-	if err != nil {
-		return 0, fmt.Errorf("rewrap webhook secrets: %w", err)
-	}
-	var batch []rec
-	for rows.Next() {
-		var r rec
-		if err := rows.Scan(&r.ws, &r.name, &r.rev, &r.sealed); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("rewrap webhook secrets: %w", err)
-		}
-		batch = append(batch, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("rewrap webhook secrets: %w", err)
-	}
-	moved := 0
-	for _, r := range batch {
-		raw, err := base64.StdEncoding.DecodeString(r.sealed)
-		if err != nil {
-			return moved, errs.New(errs.FailedPrecondition, "rewrap secret of webhook %s: stored ciphertext is not valid base64", r.name)
-		}
-		sealed, err := secrets.Unmarshal(raw)
-		if err != nil {
-			return moved, errorsJoinKind(fmt.Errorf("rewrap secret of webhook %s: %w", r.name, err))
-		}
-		out, changed, err := kr.Rewrap(webhookAAD(r.ws, r.name, r.rev), sealed)
-		if err != nil {
-			return moved, errorsJoinKind(fmt.Errorf("rewrap secret of webhook %s: %w", r.name, err))
-		}
-		if !changed {
-			continue
-		}
-		b, err := out.Marshal()
-		if err != nil {
-			return moved, fmt.Errorf("rewrap secret of webhook %s: %w", r.name, err)
-		}
-		// Updated only if unchanged since read, so a concurrent delete wins.
-		res, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE webhooks SET secret_sealed = ?, secret_key_id = ? WHERE workspace = ? AND name = ? AND secret_sealed = ?"),
-			base64.StdEncoding.EncodeToString(b), out.KeyID, r.ws, r.name, r.sealed)
-		if err != nil {
-			return moved, fmt.Errorf("rewrap secret of webhook %s: %w", r.name, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			moved++
-		}
-	}
-	return moved, nil
 }

@@ -90,10 +90,24 @@ type Hub struct {
 	watchers map[*Watcher]struct{}
 	closed   bool
 
-	// advanceMu guards advance, the callbacks of OnAdvance. It is never
-	// held while one runs.
+	// advanceMu guards advance and inspect, the callbacks of OnAdvance and
+	// Inspect. It is never held while one runs.
 	advanceMu sync.Mutex
 	advance   []func(rev int64)
+	inspect   []func(changes []domain.Change)
+}
+
+// Inspect registers fn to be called with the changes of every revision the
+// hub reads, in order, before any watcher is given that revision or a later
+// one (a watcher catching up waits for the hub to have read what it is about
+// to send). So what fn
+// decides (a key was revoked: end its streams) takes effect before a watcher
+// can send anything written after it. fn runs on the hub's goroutine,
+// without any lock held, and must be quick and not block.
+func (h *Hub) Inspect(fn func(changes []domain.Change)) {
+	h.advanceMu.Lock()
+	h.inspect = append(h.inspect, fn)
+	h.advanceMu.Unlock()
 }
 
 // OnAdvance registers fn to be called, without holding any lock, whenever
@@ -217,6 +231,14 @@ func (h *Hub) pull() error {
 		}
 		if len(groups) == 0 {
 			return nil
+		}
+		h.advanceMu.Lock()
+		inspect := h.inspect
+		h.advanceMu.Unlock()
+		for _, g := range groups {
+			for _, fn := range inspect {
+				fn(g.changes)
+			}
 		}
 		h.mu.Lock()
 		for _, g := range groups {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,4 +346,32 @@ func equal(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// TestInspectBeforeWatchers: an inspector sees every revision before any
+// watcher is given it; a watcher catching up ahead of the hub (here the hub
+// hears of no commit and polls hourly) waits for the hub to read what it is
+// about to send, so it cannot overtake the inspector (issue 9.12: a
+// revocation must end a stream before a later change reaches it).
+func TestInspectBeforeWatchers(t *testing.T) {
+	log := &fakeLog{silent: true}
+	h := startHub(t, log, Options{PollInterval: time.Hour})
+	var inspected atomic.Int64
+	h.Inspect(func(cs []domain.Change) { inspected.Store(cs[0].Revision) })
+	for i := range 3 {
+		log.commit("default", domain.KindFact, key(i))
+	}
+	w, err := h.Watch(context.Background(), 0, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, rev := range revisions(t, w, 3) {
+		if seen := inspected.Load(); rev > seen {
+			t.Fatalf("revision %d given to a watcher before the inspector saw it (saw %d)", rev, seen)
+		}
+	}
+	if ev := next(t, w); !ev.CaughtUp || ev.Revision != 3 {
+		t.Fatalf("after the replay %+v: want caught up at revision 3", ev)
+	}
 }

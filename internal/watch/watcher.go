@@ -148,6 +148,11 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 			}
 			return err
 		}
+		if n := len(groups); n > 0 {
+			if err := w.waitHub(ctx, groups[n-1].rev); err != nil {
+				return err
+			}
+		}
 		for _, g := range groups {
 			if matched := w.filter.apply(g.changes); len(matched) > 0 {
 				if err := w.send(ctx, Event{Revision: g.rev, Changes: matched}); err != nil {
@@ -177,6 +182,29 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 		// moment rather than spin.
 		select {
 		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// waitHub waits until the hub has read the log up to rev, waking it, so
+// that its inspectors (Hub.Inspect) have seen every revision this watcher
+// is about to give out: a watcher catching up ahead of the hub would
+// otherwise overtake them. The hub is usually there already, or a few
+// milliseconds behind a commit.
+func (w *Watcher) waitHub(ctx context.Context, rev int64) error {
+	h := w.hub
+	for {
+		h.mu.Lock()
+		read := h.rev
+		h.mu.Unlock()
+		if read >= rev {
+			return nil
+		}
+		h.Notify(rev)
+		select {
+		case <-time.After(5 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
 		}

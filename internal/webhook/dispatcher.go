@@ -26,6 +26,9 @@ type Store interface {
 	SaveDelivery(ctx context.Context, ws string, d domain.Delivery) (domain.Delivery, error)
 	LatestDelivery(ctx context.Context, ws, webhook string, rev int64, seq int) (domain.Delivery, bool, error)
 	OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error)
+	OpenWebhookURL(kr *secrets.Keyring, w domain.Webhook) (string, error)
+	// CheckFence fails when ctx's leadership term is stale.
+	CheckFence(ctx context.Context) error
 }
 
 // Options tune a Dispatcher. Zero values take the defaults.
@@ -44,8 +47,6 @@ type Options struct {
 	// Source is the CloudEvents source prefix; the workspace is appended
 	// (default "/flagops/workspaces").
 	Source string
-	// Leader decides which process dispatches (default: this one).
-	Leader Leader
 	// Keyring opens the subscriptions' sealed signing secrets. Without it
 	// every attempt fails (and says why in the delivery log): nothing is
 	// sent unsigned.
@@ -54,7 +55,11 @@ type Options struct {
 }
 
 // Dispatcher delivers the change log to every subscription. Run it once per
-// process; its Leader makes only one process deliver at a time.
+// process, only while the process holds the dispatcher's lease
+// (internal/leader) and with the context that carries its term: the cursor
+// moves and delivery records are then fenced, and every POST is preceded by
+// a check of the term, so a stalled dispatcher that resumes after another
+// instance took over sends nothing more than the request it was in.
 type Dispatcher struct {
 	st   Store
 	opt  Options
@@ -88,9 +93,6 @@ func NewDispatcher(st Store, opt Options) *Dispatcher {
 	if opt.Source == "" {
 		opt.Source = "/flagops/workspaces"
 	}
-	if opt.Leader == nil {
-		opt.Leader = Always{}
-	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -106,26 +108,8 @@ func (d *Dispatcher) Notify(rev int64) {
 	}
 }
 
-// Run delivers until ctx ends, taking leadership first and again whenever
-// it is lost. It returns ctx's error.
+// Run delivers until ctx ends and returns ctx's error.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		lctx, release, err := d.opt.Leader.Lead(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.opt.Logger.Warn("webhook dispatcher: cannot take leadership; retrying", "err", err)
-				_ = Sleep(ctx, d.opt.PollInterval)
-			}
-			continue
-		}
-		d.lead(lctx)
-		release()
-	}
-	return ctx.Err()
-}
-
-// lead runs the workers while ctx (leadership) lasts.
-func (d *Dispatcher) lead(ctx context.Context) {
 	poll := time.NewTicker(d.opt.PollInterval)
 	defer poll.Stop()
 	defer d.stopAll()
@@ -135,7 +119,7 @@ func (d *Dispatcher) lead(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case <-d.wake:
 		case <-poll.C:
 		}
@@ -235,7 +219,7 @@ func (d *Dispatcher) drain(ctx context.Context, ws, name string) error {
 		cur := h.Cursor
 		rewound := false
 		for i, c := range changes {
-			if cur.Before(c.Revision, c.Seq) && (c.Workspace == ws || c.Workspace == "") && Match(h.Filter, c) {
+			if cur.Before(c.Revision, c.Seq) && Readable(ctx, h, c) && Match(h.Filter, c) {
 				if err := d.deliver(ctx, h, c); err != nil {
 					return err
 				}
@@ -293,6 +277,11 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 	}
 	ev := NewEvent(d.opt.Source+"/"+h.Workspace, c)
 	for try := 1; ; try++ {
+		// The POST is outside the database, so no transaction fences it:
+		// check the term first (see the package comment of internal/leader).
+		if err := d.st.CheckFence(ctx); err != nil {
+			return err
+		}
 		code, err := d.attempt(ctx, h, ev, rec.ID)
 		if ctx.Err() != nil {
 			return ctx.Err() // cut short by shutdown: not the receiver's failure
@@ -317,11 +306,17 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 }
 
 // attempt posts once. The error never holds the URL (it may carry a token)
-// nor the response body. The signing secret is opened for each attempt and
-// kept only while the request is signed; a secret that does not open (wrong
-// master key, ciphertext tampered with or moved) fails the attempt, so the
-// delivery log says why and nothing is sent unsigned.
+// nor the response body. The signing secret and a URL with credentials are
+// opened for each attempt and kept only while the request is built; one
+// that does not open (wrong master key, ciphertext tampered with or moved)
+// fails the attempt, so the delivery log says why and nothing is sent
+// unsigned or to the redacted URL.
 func (d *Dispatcher) attempt(ctx context.Context, h domain.Webhook, ev Event, id string) (int, error) {
+	target, err := d.st.OpenWebhookURL(d.opt.Keyring, h)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open the URL: %w", err)
+	}
+	h.URL = target
 	secret, err := d.st.OpenWebhookSecret(d.opt.Keyring, h)
 	if err != nil {
 		return 0, fmt.Errorf("cannot sign: %w", err)

@@ -2,11 +2,11 @@
 // updates from them.
 //
 // Outbound, the change log is the outbox: each subscription keeps a cursor
-// in the database, and one Dispatcher (the leader, on PostgreSQL) reads the
-// log after each cursor, filters it, and posts every matching change as a
-// CloudEvents 1.0 JSON document, in revision order, retrying with
-// exponential backoff and full jitter until the receiver answers 2xx. Only
-// then does the cursor move, so every event arrives at least once, across
+// in the database, and one Dispatcher (on the instance holding its lease,
+// internal/leader) reads the log after each cursor, filters it, and posts
+// every matching change as a CloudEvents 1.0 JSON document, in revision
+// order, retrying with exponential backoff and full jitter until the
+// receiver answers 2xx. Only then does the cursor move, so every event arrives at least once, across
 // restarts and failovers. Receivers deduplicate on the event id.
 //
 // Inbound, a FactHook handler accepts fact updates authenticated by the
@@ -19,8 +19,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -107,7 +109,11 @@ func Request(w domain.Webhook, ev Event, deliveryID string, now time.Time) (*htt
 	}
 	req, err := http.NewRequest(http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
+		// net/url's errors quote the URL, which may carry credentials.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("webhook %s: the URL does not parse: %w", w.Name, err)
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("User-Agent", "flagops-webhook/1")
