@@ -353,3 +353,65 @@ func TestFlagEditFieldErrors(t *testing.T) {
 		t.Fatalf("saving YAML: %d, name %q", code, g.Msg.GetFlag().GetName())
 	}
 }
+
+// TestActions posts each change a page offers and checks the answer page's
+// message and, through the API, the change.
+func TestActions(t *testing.T) {
+	s, c := start(t, server.Config{})
+	ui := webtest.SignIn(t, s.URL(), servertest.AdminToken(s.URL()))
+	ctx := context.Background()
+	prodVersion := func(target string) (string, bool) {
+		v, err := c.Versions.GetVersions(ctx, connect.NewRequest(&flagopsv1.GetVersionsRequest{Project: "shop", Environment: "prod", Target: target}))
+		if err != nil || len(v.Msg.GetDeployments()) == 0 {
+			t.Fatalf("versions: %v", err)
+		}
+		return v.Msg.GetDeployments()[0].GetDesired(), v.Msg.GetDeployments()[0].GetPinned()
+	}
+	holds := func() int {
+		h, err := c.Promotions.ListHolds(ctx, connect.NewRequest(&flagopsv1.ListHoldsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(h.Msg.GetHolds())
+	}
+	for _, tc := range []struct {
+		action string
+		form   url.Values
+		want   string
+		check  func() bool
+	}{
+		{"version-set", url.Values{"project": {"shop"}, "environment": {"prod"}, "version": {"1.4.0"}, "reason": {"release"}}, "Set shop to 1.4.0",
+			func() bool { v, _ := prodVersion("eu-1"); return v == "1.4.0" }},
+		{"version-set", url.Values{"project": {"shop"}, "environment": {"prod"}, "target": {"eu-2"}, "version": {"1.3.0"}, "reason": {"hold eu-2"}}, "Set shop to 1.3.0",
+			func() bool { v, pinned := prodVersion("eu-2"); return v == "1.3.0" && pinned }},
+		{"version-unpin", url.Values{"project": {"shop"}, "environment": {"prod"}, "target": {"eu-2"}, "reason": {"done"}}, "Unpinned eu-2",
+			func() bool { _, pinned := prodVersion("eu-2"); return !pinned }},
+		{"version-rollback", url.Values{"project": {"shop"}, "environment": {"prod"}, "reason": {"bad release"}}, "Rolled back shop",
+			func() bool { v, _ := prodVersion("eu-1"); return v == "1.3.0" }},
+		{"version-set", url.Values{"project": {"shop"}, "environment": {"prod"}, "version": {"not a version"}, "reason": {"x"}}, "version", nil},
+		{"hold", url.Values{"project": {"shop"}, "environment": {"prod"}, "on": {"true"}, "reason": {"incident"}}, "Paused promotion of shop into prod",
+			func() bool { return holds() == 1 }},
+		{"hold", url.Values{"project": {"shop"}, "on": {"true"}, "reason": {"incident"}}, "Stopped the line of shop",
+			func() bool { return holds() == 2 }},
+		{"hold", url.Values{"project": {"shop"}, "on": {"false"}}, "Restarted the line of shop",
+			func() bool { return holds() == 1 }},
+		{"fact-unset", url.Values{"scope": {"deployment/shop@eu-1"}, "key": {"owner"}}, "Unset owner", nil},
+		{"key-create", url.Values{"name": {"ci"}, "bindings": {"default:editor@project/shop"}}, "fo_", nil},
+		{"key-create", url.Values{"name": {"bad"}, "bindings": {"default:wizard@workspace"}}, "unknown role", nil},
+		{"key-revoke", url.Values{"key": {"ci"}}, "Revoked key ci", nil},
+	} {
+		t.Run(tc.action+" "+tc.want, func(t *testing.T) {
+			tc.form.Set("return", "/projects/shop")
+			_, body := ui.Post(t, "/ui/actions/"+tc.action, tc.form)
+			if !strings.Contains(body, tc.want) {
+				t.Fatalf("the answer lacks %q", tc.want)
+			}
+			if tc.check != nil && !tc.check() {
+				t.Fatal("the change did not happen")
+			}
+		})
+	}
+	if _, body := ui.Get(t, "/access"); strings.Contains(body, "fo_") {
+		t.Error("the access page shows a token again")
+	}
+}
