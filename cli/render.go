@@ -22,6 +22,7 @@ func (a *app) renderCommand() *cobra.Command {
 	var explicit render.Target
 	var dir string
 	var timeout time.Duration
+	var limits render.Limits
 	var discover bool
 	cmd := &cobra.Command{
 		Use:   "render",
@@ -31,8 +32,13 @@ secrets the templates name) in one request and renders every *.tmpl file of
 the source directory, recursively and sorted, with Go templates and the sprig
 functions. Other *.yaml and *.yml files pass through unchanged. The output is
 one multi-document YAML stream on stdout, written only when everything
-rendered; errors go to stderr, naming the file, the line and the missing key,
-with secret values redacted.
+rendered; errors go to stderr, naming the file, the line and column and what
+failed (the action, the missing key), and never template data: no secret, no
+value a template computed (a fail message is shown only when it is written
+in the template). Rendering is bounded: past --render-timeout or
+--max-output (also the largest value one template function may make, and
+lists of until, untilStep and seq hold at most a sixteenth of it in items)
+it stops with an error naming the limit.
 
 In Argo CD it runs as the generate command of the flagops plugin and reads
 the build environment (ARGOCD_APP_NAME, ARGOCD_APP_PARAMETERS, ARGOCD_ENV_*…).
@@ -77,7 +83,7 @@ Secret, never from the Application).`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			out, err := render.Generate(ctx, fsys, t, argo, &render.Client{BaseURL: server, Token: a.resolveToken(), HTTP: http1Client()})
+			out, err := render.GenerateWith(ctx, fsys, t, argo, &render.Client{BaseURL: server, Token: a.resolveTokenFor(server), HTTP: http1Client()}, limits)
 			if err != nil {
 				return err
 			}
@@ -91,6 +97,8 @@ Secret, never from the Application).`,
 	cmd.Flags().StringVar(&dir, "dir", ".", "source directory holding the templates")
 	cmd.Flags().BoolVar(&discover, "discover", false, "print the first *.tmpl file or flagops.yaml of --dir and exit (the plugin's discovery)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up fetching the bundle after this long")
+	cmd.Flags().DurationVar(&limits.Timeout, "render-timeout", render.DefaultTimeout, "stop executing the templates after this long")
+	cmd.Flags().Int64Var(&limits.MaxOutput, "max-output", render.DefaultMaxOutput, "largest rendered output, and largest value a template function may make, in bytes")
 	return cmd
 }
 

@@ -88,7 +88,7 @@ func TestRender(t *testing.T) {
 		{"unknown fact", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", bad}, 1,
 			"", `b.yaml.tmpl:2:14: unknown fact "nope"`},
 		{"missing deployment", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", good, "--target", "us-9"}, 1,
-			"", "deployment shop@us-9"},
+			"", `deployment "shop@us-9"`},
 		{"no deployment named", []string{"FLAGOPS_SERVER=" + url, "ARGOCD_APP_NAME=shop"}, []string{"render", "--dir", bad}, 1,
 			"", "no deployment to render"},
 		{"discover", nil, []string{"render", "--discover", "--dir", bad}, 0, "a.yaml.tmpl\n", ""},

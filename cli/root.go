@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
-	"github.com/flagops/flagops/internal/server"
 )
 
 // Version is the build version, set with -ldflags "-X github.com/flagops/flagops/cli.Version=v1.2.3".
@@ -45,6 +43,9 @@ type app struct {
 
 	// Client settings, bound to persistent flags of client commands.
 	server, token, workspace string
+	// tokenHint says which token sources resolveToken tried when it found
+	// none to send ("" when it found one).
+	tokenHint string
 }
 
 // Main runs the command line with args (without the program name) and returns
@@ -65,7 +66,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(a.stderr, "Error:", describeError(err))
+	fmt.Fprintln(a.stderr, "Error:", describeError(a.withTokenHint(err)))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -226,26 +227,6 @@ func (a *app) clients() clients {
 		secrets:    flagopsv1connect.NewSecretServiceClient(hc, base, opts...),
 		access:     flagopsv1connect.NewAccessServiceClient(hc, base, opts...),
 	}
-}
-
-// resolveToken returns the API token to send: --token (or FLAGOPS_TOKEN),
-// else the bootstrap admin token a local server wrote to
-// $FLAGOPS_DATA_DIR/admin.token or ./flagops-data/admin.token, so that a
-// fresh machine's walk-through works with no set-up. It returns "" when
-// there is none; the server then answers Unauthenticated.
-func (a *app) resolveToken() string {
-	if a.token != "" {
-		return a.token
-	}
-	dir, ok := a.lookupEnv(EnvName("data-dir"))
-	if !ok || dir == "" {
-		dir = "./flagops-data"
-	}
-	b, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // bearer sends the token on every call, unary and streaming.

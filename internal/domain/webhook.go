@@ -114,8 +114,11 @@ type Delivery struct {
 // FactHook is an inbound endpoint that sets facts, authenticated by its own
 // token. Only the token's hash is stored, and never in the change log.
 type FactHook struct {
-	Workspace string    `json:"workspace,omitempty"`
-	Name      string    `json:"name"`
+	Workspace string `json:"workspace,omitempty"`
+	Name      string `json:"name"`
+	// Scopes are the scope patterns (ParseScopePattern) the hook may write
+	// facts to; a hook with none may write nothing.
+	Scopes    []string  `json:"scopes"`
 	TokenHash []byte    `json:"-"`
 	Revision  int64     `json:"revision,omitempty"`
 	CreatedAt time.Time `json:"createdAt,omitzero"`

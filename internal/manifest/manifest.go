@@ -233,8 +233,8 @@ func parseDocument(source string, index int, n *yaml.Node) (Document, error) {
 	doc.Kind = kindNode.Value
 	k, ok := kinds[doc.Kind]
 	if !ok {
-		return doc, fmt.Errorf("%s: document %d: unknown kind %q (known kinds: %s): %w",
-			source, index, doc.Kind, strings.Join(Kinds(), ", "), errs.Invalid)
+		return doc, fmt.Errorf("%s: document %d: unknown kind %s (known kinds: %s): %w",
+			source, index, errs.Quote(doc.Kind), strings.Join(Kinds(), ", "), errs.Invalid)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i].Value

@@ -14,13 +14,19 @@ type BundleFetcher interface {
 	Fetch(ctx context.Context, req *BundleRequest) (*Bundle, error)
 }
 
-// Generate is the plugin's generate step: it reads the source directory
+// Generate is GenerateWith under the default limits.
+func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher) ([]byte, error) {
+	return GenerateWith(ctx, fsys, t, argo, f, Limits{})
+}
+
+// GenerateWith is the plugin's generate step: it reads the source directory
 // fsys, finds the secrets its templates refer to, fetches the bundle of
-// deployment t in one request, and renders every file into one YAML stream.
+// deployment t in one request, and renders every file into one YAML stream
+// within the limits l (ExecuteWith).
 //
 // It returns the whole output or an error, never part of the output; the
-// error never holds a secret value.
-func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher) ([]byte, error) {
+// error never holds template data (ExecuteWith).
+func GenerateWith(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher, l Limits) ([]byte, error) {
 	files, err := LoadFiles(fsys)
 	if err != nil {
 		return nil, err
@@ -37,7 +43,7 @@ func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetc
 	if err != nil {
 		return nil, Redact(err, b.Secrets)
 	}
-	return Execute(files, d)
+	return ExecuteWith(files, d, l)
 }
 
 // SecretKeys returns, sorted, the secret keys the templates of files refer

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/flagops/flagops/internal/service"
 )
@@ -15,6 +16,29 @@ import (
 // AdminTokenFile is the file in the data directory that receives the
 // bootstrap admin key's token.
 const AdminTokenFile = "admin.token"
+
+// ServerURLsFile is the file in the data directory that lists the URLs of
+// the servers started on it, one a line, the latest first. The CLI sends a
+// data directory's admin token by itself only to a loopback server listed
+// there, never to another server.
+const ServerURLsFile = "server.urls"
+
+// maxServerURLs is how many URLs ServerURLsFile keeps.
+const maxServerURLs = 16
+
+// recordURL puts this server's URL first in ServerURLsFile.
+func (s *Server) recordURL() error {
+	path := filepath.Join(s.cfg.DataDir, ServerURLsFile)
+	urls := []string{s.URL()}
+	if b, err := os.ReadFile(path); err == nil {
+		for _, u := range strings.Fields(string(b)) {
+			if u != s.URL() && len(urls) < maxServerURLs {
+				urls = append(urls, u)
+			}
+		}
+	}
+	return writeSecretFile(path, []byte(strings.Join(urls, "\n")+"\n"))
+}
 
 // checkModes refuses unsafe or incomplete configurations before anything
 // is opened for business.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,7 +64,8 @@ func TestSecretCanary(t *testing.T) {
 	catalog(t, c)
 
 	canary := "canary-" + rand.Text()
-	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), base64.RawURLEncoding.EncodeToString([]byte(canary))}
+	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), base64.RawURLEncoding.EncodeToString([]byte(canary)),
+		hex.EncodeToString([]byte(canary)), strings.ToUpper(canary)}
 	var seen []string // everything that must not hold the value
 	look := func(what string, b []byte) {
 		t.Helper()
@@ -193,6 +195,9 @@ func TestSecretCanary(t *testing.T) {
 	if out, code := runCLI(t, env, "secrets", "get", scope, key); code != 0 || out != canary+"\n" {
 		t.Fatalf("flagops secrets get: %d %q", code, out)
 	}
+
+	// Render's stderr and the errors of bad PutSecret values.
+	canaryInputPlaces(t, s, key, canary, look)
 
 	// The web UI: a new version stored through its write-only form, then
 	// every page that shows secrets' metadata, versions and reads, or the

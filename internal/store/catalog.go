@@ -46,7 +46,7 @@ func putObject[T any](ctx context.Context, s *Store, spec kindSpec[T], obj T, ex
 			if _, ok, err := loadMeta(ctx, t.r(), "workspaces", "", m.Workspace, ""); err != nil {
 				return err
 			} else if !ok {
-				return errs.Field("workspace", "workspace %q does not exist", m.Workspace)
+				return errs.Field("workspace", "workspace %s does not exist", errs.Quote(m.Workspace))
 			}
 		}
 		cur, exists, err := spec.load(ctx, t.r(), m.Workspace, m.Name)
@@ -122,9 +122,9 @@ func lost(before, after []string) bool {
 
 func notFound(kind, ws, name string) error {
 	if kind == domain.KindWorkspace {
-		return errs.New(errs.NotFound, "workspace %q", name)
+		return errs.New(errs.NotFound, "workspace %s", errs.Quote(name))
 	}
-	return errs.New(errs.NotFound, "%s %q in workspace %q", kindWords[kind], name, ws)
+	return errs.New(errs.NotFound, "%s %s in workspace %s", kindWords[kind], errs.Quote(name), errs.Quote(ws))
 }
 
 // kindWords are the kinds as messages name them.
@@ -138,7 +138,7 @@ func getObject[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name 
 	obj, ok, err := spec.load(ctx, s.r(), ws, name)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("get %s %q: %w", spec.kind, name, err)
+		return zero, fmt.Errorf("get %s %s: %w", spec.kind, errs.Quote(name), err)
 	}
 	if !ok {
 		var zero T

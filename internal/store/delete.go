@@ -24,7 +24,7 @@ func (t *wtx) deleteRow(ctx context.Context, kind, table, ws, name string, befor
 		q, args = "DELETE FROM workspaces WHERE name = ?", []any{name}
 	}
 	if _, err := t.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("delete %s %q: %w", kind, name, err)
+		return fmt.Errorf("delete %s %s: %w", kind, errs.Quote(name), err)
 	}
 	return t.record(ws, kind, name, domain.OpDelete, before, nil)
 }
@@ -46,7 +46,7 @@ func forceUpdate[T any](ctx context.Context, t *wtx, spec kindSpec[T], ws, name 
 	m := spec.meta(&next)
 	m.Revision, m.UpdatedAt = t.rev, t.now
 	if err := spec.save(ctx, t, &next, false); err != nil {
-		return fmt.Errorf("update %s %q: %w", spec.kind, name, err)
+		return fmt.Errorf("update %s %s: %w", spec.kind, errs.Quote(name), err)
 	}
 	return t.record(ws, spec.kind, name, domain.OpUpdate, cur, next)
 }
@@ -133,7 +133,7 @@ func (s *Store) DeleteEnvironment(ctx context.Context, ws, name string, o Delete
 		return t.dropOrphanFacts(ctx, ws)
 	})
 	if err != nil {
-		return fmt.Errorf("delete environment %q: %w", name, err)
+		return fmt.Errorf("delete environment %s: %w", errs.Quote(name), err)
 	}
 	return nil
 }
@@ -180,7 +180,7 @@ func deleteLeaf[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name
 		return t.dropOrphanFacts(ctx, ws)
 	})
 	if err != nil {
-		return fmt.Errorf("delete %s %q: %w", kindWords[spec.kind], name, err)
+		return fmt.Errorf("delete %s %s: %w", kindWords[spec.kind], errs.Quote(name), err)
 	}
 	return nil
 }
@@ -219,7 +219,7 @@ func (s *Store) DeleteEnvironmentSet(ctx context.Context, ws, name string, o Del
 		return t.dropOrphanFacts(ctx, ws)
 	})
 	if err != nil {
-		return fmt.Errorf("delete environment set %q: %w", name, err)
+		return fmt.Errorf("delete environment set %s: %w", errs.Quote(name), err)
 	}
 	return nil
 }
@@ -228,7 +228,7 @@ func (s *Store) DeleteEnvironmentSet(ctx context.Context, ws, name string, o Del
 // is refused with errs.FailedPrecondition unless force (not for default).
 func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOptions) error {
 	if name == domain.DefaultWorkspace {
-		return errs.New(errs.FailedPrecondition, "workspace %q cannot be deleted", name)
+		return errs.New(errs.FailedPrecondition, "workspace %s cannot be deleted", errs.Quote(name))
 	}
 	_, err := s.write(ctx, func(t *wtx) error {
 		cur, ok, err := workspaceSpec.load(ctx, t.r(), "", name)
@@ -270,7 +270,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOption
 			deps = append(deps, fmt.Sprintf("%d secrets", len(secrets)))
 		}
 		if len(deps) > 0 && !o.Force {
-			return errs.New(errs.FailedPrecondition, "workspace %q is not empty: it holds %s; delete those first or force", name, strings.Join(deps, ", "))
+			return errs.New(errs.FailedPrecondition, "workspace %s is not empty: it holds %s; delete those first or force", errs.Quote(name), strings.Join(deps, ", "))
 		}
 		if err := t.dropFacts(ctx, name, func(domain.Scope) bool { return false }); err != nil {
 			return err
@@ -301,7 +301,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, name string, o DeleteOption
 		return t.deleteRow(ctx, domain.KindWorkspace, "workspaces", name, name, cur)
 	})
 	if err != nil {
-		return fmt.Errorf("delete workspace %q: %w", name, err)
+		return fmt.Errorf("delete workspace %s: %w", errs.Quote(name), err)
 	}
 	return nil
 }

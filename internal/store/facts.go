@@ -353,7 +353,7 @@ func (s *Store) BulkSetFacts(ctx context.Context, ws string, entries []domain.Fa
 		return t.bumpScopes(ctx, ws, touched)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("bulk set facts in workspace %q: %w", ws, err)
+		return 0, fmt.Errorf("bulk set facts in workspace %s: %w", errs.Quote(ws), err)
 	}
 	if rev == 0 {
 		return s.Revision(ctx)

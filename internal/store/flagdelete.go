@@ -24,7 +24,7 @@ func (s *Store) DeleteFlag(ctx context.Context, ws, project, key string, o Delet
 		}
 		i := set.flagIndex(key)
 		if i < 0 {
-			return errs.New(errs.NotFound, "flag %s in workspace %q", FlagKey(project, key), ws)
+			return errs.New(errs.NotFound, "flag %s in workspace %s", errs.Quote(FlagKey(project, key)), errs.Quote(ws))
 		}
 		cur := set.flags[i]
 		if err := checkExpected("flag "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
@@ -60,7 +60,7 @@ func (s *Store) DeleteSegment(ctx context.Context, ws, project, key string, o De
 		}
 		i := set.segmentIndex(key)
 		if i < 0 {
-			return errs.New(errs.NotFound, "segment %s in workspace %q", FlagKey(project, key), ws)
+			return errs.New(errs.NotFound, "segment %s in workspace %s", errs.Quote(FlagKey(project, key)), errs.Quote(ws))
 		}
 		cur := set.segments[i]
 		if err := checkExpected("segment "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
@@ -196,7 +196,7 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 	// Finished schedules are history: the change log keeps them, the
 	// state table drops them with the project.
 	if _, err := t.exec(ctx, "DELETE FROM flag_schedules WHERE workspace = ? AND project = ?", ws, project); err != nil {
-		return fmt.Errorf("delete schedules of %q: %w", project, err)
+		return fmt.Errorf("delete schedules of %s: %w", errs.Quote(project), err)
 	}
 	return nil
 }
@@ -207,7 +207,7 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *catalog) error {
 	rows, err := t.query(ctx, "SELECT doc FROM flags WHERE workspace = ? ORDER BY project, key", ws)
 	if err != nil {
-		return fmt.Errorf("read flags of %q: %w", ws, err)
+		return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 	}
 	var stale []flag.Flag
 	for rows.Next() {
@@ -215,7 +215,7 @@ func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *cata
 		var f flag.Flag
 		if err := rows.Scan(&doc); err != nil {
 			rows.Close()
-			return fmt.Errorf("read flags of %q: %w", ws, err)
+			return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 		}
 		if err := json.Unmarshal(doc, &f); err != nil {
 			rows.Close()
@@ -230,7 +230,7 @@ func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *cata
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read flags of %q: %w", ws, err)
+		return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 	}
 	for _, f := range stale {
 		next := cloneFlag(f)

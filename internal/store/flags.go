@@ -163,10 +163,10 @@ func requireProject(ctx context.Context, t *wtx, ws, project string) (domain.Pro
 	}
 	p, ok, err := loadProject(ctx, t.r(), ws, project)
 	if err != nil {
-		return domain.Project{}, fmt.Errorf("read project %q: %w", project, err)
+		return domain.Project{}, fmt.Errorf("read project %s: %w", errs.Quote(project), err)
 	}
 	if !ok {
-		return domain.Project{}, errs.Field("project", "project %q does not exist in workspace %q", project, ws)
+		return domain.Project{}, errs.Field("project", "project %s does not exist in workspace %s", errs.Quote(project), errs.Quote(ws))
 	}
 	return p, nil
 }
@@ -193,7 +193,7 @@ func (s *Store) PutFlag(ctx context.Context, ws string, f flag.Flag, expected *i
 		return err
 	})
 	if err != nil {
-		return f, "", fmt.Errorf("put flag %s in workspace %q: %w", FlagKey(f.Project, f.Key), ws, err)
+		return f, "", fmt.Errorf("put flag %s in workspace %s: %w", FlagKey(f.Project, f.Key), errs.Quote(ws), err)
 	}
 	return out, op, nil
 }
@@ -207,7 +207,7 @@ func (t *wtx) putFlag(ctx context.Context, ws string, f flag.Flag, expected *int
 	}
 	for _, env := range slices.Sorted(maps.Keys(f.Environments)) {
 		if !slices.Contains(proj.EffectiveEnvironments, env) {
-			return f, "", errs.Field("environments."+env, "environment %q is not an environment of project %q", env, f.Project)
+			return f, "", errs.Field("environments."+env, "environment %s is not an environment of project %s", errs.Quote(env), errs.Quote(f.Project))
 		}
 	}
 	set, err := loadSet(ctx, t.r(), ws, f.Project)
@@ -311,7 +311,7 @@ func (s *Store) PutSegment(ctx context.Context, ws string, sg flag.Segment, expe
 		return t.record(ws, domain.KindSegment, FlagKey(sg.Project, sg.Key), op, before, json.RawMessage(doc))
 	})
 	if err != nil {
-		return sg, "", fmt.Errorf("put segment %s in workspace %q: %w", FlagKey(sg.Project, sg.Key), ws, err)
+		return sg, "", fmt.Errorf("put segment %s in workspace %s: %w", FlagKey(sg.Project, sg.Key), errs.Quote(ws), err)
 	}
 	return out, op, nil
 }
@@ -334,7 +334,7 @@ func getDoc(ctx context.Context, s *Store, table, word, ws, project, key string,
 		return err
 	}
 	if !ok {
-		return errs.New(errs.NotFound, "%s %s in workspace %q", word, FlagKey(project, key), ws)
+		return errs.New(errs.NotFound, "%s %s in workspace %s", word, errs.Quote(FlagKey(project, key)), errs.Quote(ws))
 	}
 	if err := json.Unmarshal(doc, v); err != nil {
 		return fmt.Errorf("decode %s %s: %w", word, FlagKey(project, key), err)

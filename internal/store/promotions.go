@@ -22,7 +22,7 @@ func (s *Store) PutPromotionPolicy(ctx context.Context, ws string, p domain.Prom
 		for _, f := range []struct{ field, env string }{{"from", p.From}, {"to", p.To}} {
 			if _, err := checkVersionTarget(ctx, t.r(), ws, p.Project, f.env, ""); err != nil {
 				if errs.FieldOf(err) == "environment" {
-					return errs.Field(f.field, "%q is not an environment of project %q", f.env, p.Project)
+					return errs.Field(f.field, "%s is not an environment of project %s", errs.Quote(f.env), errs.Quote(p.Project))
 				}
 				return err
 			}
@@ -170,7 +170,7 @@ func (s *Store) SetHold(ctx context.Context, h domain.Hold, on bool) (int64, err
 			if _, ok, err := loadProject(ctx, t.r(), h.Workspace, h.Project); err != nil {
 				return err
 			} else if !ok {
-				return errs.Field("project", "project %q does not exist", h.Project)
+				return errs.Field("project", "project %s does not exist", errs.Quote(h.Project))
 			}
 		}
 		if h.Environment != "" {

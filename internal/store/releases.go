@@ -23,7 +23,7 @@ func (s *Store) CreateRelease(ctx context.Context, ws string, r domain.Release) 
 		if _, ok, err := loadProject(ctx, t.r(), ws, r.Project); err != nil {
 			return err
 		} else if !ok {
-			return errs.Field("project", "project %q does not exist", r.Project)
+			return errs.Field("project", "project %s does not exist", errs.Quote(r.Project))
 		}
 		if _, err := getRelease(ctx, t.r(), ws, r.Project, r.Version); err == nil {
 			return errs.New(errs.AlreadyExists, "release %s of %s (releases are immutable: a correction is a new version)", r.Version, r.Project)

@@ -132,7 +132,7 @@ func requireWorkspace(ctx context.Context, r reader, ws string) error {
 	var n string
 	err := r.queryRow(ctx, "SELECT name FROM workspaces WHERE name = ?", ws).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errs.Field("workspace", "workspace %q does not exist", ws)
+		return errs.Field("workspace", "workspace %s does not exist", errs.Quote(ws))
 	}
 	return err
 }

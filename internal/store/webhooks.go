@@ -102,7 +102,7 @@ func (s *Store) CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain
 func (s *Store) GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error) {
 	w, err := scanWebhook(s.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return w, errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return w, errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	if err != nil {
 		return w, fmt.Errorf("get webhook %s: %w", name, err)
@@ -138,7 +138,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, ws, name string) error {
 	_, err := s.write(ctx, func(t *wtx) error {
 		w, err := scanWebhook(t.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+			return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 		}
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *Store) SetWebhookCursor(ctx context.Context, ws, name string, c domain.
 		return fmt.Errorf("set cursor of webhook %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	return nil
 }
@@ -259,7 +259,7 @@ func (s *Store) ListDeliveries(ctx context.Context, ws, webhook string, limit in
 func (s *Store) GetDelivery(ctx context.Context, ws, webhook, id string) (domain.Delivery, error) {
 	d, err := scanDelivery(s.queryRow(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id = ?", ws, webhook, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, errs.New(errs.NotFound, "delivery %q of webhook %q", id, webhook)
+		return d, errs.New(errs.NotFound, "delivery %s of webhook %s", errs.Quote(id), errs.Quote(webhook))
 	}
 	if err != nil {
 		return d, fmt.Errorf("get delivery %s: %w", id, err)
