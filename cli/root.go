@@ -127,6 +127,7 @@ delete, are read from the command line only.`,
 		a.secretsCommand(),
 		a.keysCommand(),
 		a.whoamiCommand(),
+		a.uiCommand(),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
 	"github.com/flagops/flagops/internal/webhook"
+	"github.com/flagops/flagops/web/webtest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the server's concurrent logging.
@@ -202,6 +204,28 @@ func TestSecretCanary(t *testing.T) {
 
 	// Render's stderr and the errors of bad PutSecret values.
 	canaryInputPlaces(t, s, key, canary, look)
+
+	// The web UI: a new version stored through its write-only form, then
+	// every page that shows secrets' metadata, versions and reads, or the
+	// change log.
+	ui := webtest.SignIn(t, s.URL(), servertest.AdminToken(s.URL()))
+	code, page := ui.Post(t, "/ui/actions/secret-put", url.Values{"scope": {scope}, "key": {key}, "value": {canary + "-ui"},
+		"return": {"/facts?project=shop&target=eu-1"}})
+	if code != http.StatusOK || !strings.Contains(page, "Stored a new version") {
+		t.Fatalf("storing a secret through the UI: %d", code)
+	}
+	look("the UI's answer to a secret write", []byte(page))
+	for _, path := range []string{"/", "/projects/shop", "/facts?project=shop&target=eu-1", "/facts?project=shop&target=eu-1&hkey=dbPassword&hscope=" + url.QueryEscape(scope),
+		"/timeline", "/timeline?kind=secret", "/access", "/flags"} {
+		code, page := ui.Get(t, path)
+		if code != http.StatusOK {
+			t.Fatalf("UI page %s: %d", path, code)
+		}
+		look("the UI page "+path, []byte(page))
+	}
+	if _, page := ui.Get(t, "/facts?project=shop&target=eu-1"); !strings.Contains(page, "dbPassword") {
+		t.Error("the facts page does not list the secret's metadata")
+	}
 
 	// Everything the watcher received.
 	var watched bytes.Buffer

@@ -27,6 +27,7 @@ import (
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
 	"github.com/flagops/flagops/internal/webhook"
+	"github.com/flagops/flagops/web"
 )
 
 // Server is a running flagops server. Its methods are safe for concurrent use.
@@ -255,7 +256,15 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	}))
 	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
-	return api.WithRequestID(mux)
+	// The web UI at "/" calls this same handler in-process with its
+	// session's key: it reaches nothing an API client could not.
+	ui := web.New(web.Options{Authn: s.authn, Logger: s.log})
+	for _, r := range ui.Routes() {
+		route(r.Pattern, r.Handler)
+	}
+	h := api.WithRequestID(mux)
+	ui.SetAPI(h)
+	return h
 }
 
 // Addr returns the bound address (host:port).
