@@ -33,6 +33,9 @@ import (
 // Server is a running flagops server. Its methods are safe for concurrent use.
 type Server struct {
 	cfg   Config
+	// adminToken is the bootstrap admin token read from
+	// Config.AdminTokenPath, or empty for a generated one.
+	adminToken string
 	log   *slog.Logger
 	store *store.Store
 	hub   *watch.Hub
