@@ -88,7 +88,7 @@ func TestBootstrapTokenFile(t *testing.T) {
 func TestBootstrapTokenFileRefused(t *testing.T) {
 	good := auth.NewToken()
 	cases := []struct {
-		name, content string
+		name, content        string
 		missing, noBootstrap bool
 		want                 string
 	}{
