@@ -31,7 +31,10 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.
 
 Every call needs an API key. On the first start with no key, serve creates an
 admin key and writes its token to <data-dir>/admin.token (mode 0600); the
-CLI on the same machine finds it there. Secret values are encrypted under the
+CLI on the same machine finds it there. --admin-token-file gives that key
+the token in a file instead (a mounted Kubernetes Secret, say; fo_ and 43
+characters of 0-9A-Za-z) and writes nothing; --no-bootstrap-admin creates
+no key at all, for keys made out of band (docs/access.md). Secret values are encrypted under the
 master key in <data-dir>/master.key (created on first start), or the keys in
 FLAGOPS_MASTER_KEY.
 
@@ -74,6 +77,8 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.DurationVar(&cfg.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a background job's leadership lease lasts without renewal: how long other instances wait for a stalled leader")
 	f.DurationVar(&cfg.LeaseRenewInterval, "lease-renew-interval", 0, "how often the leader renews its leases, shorter than --lease-duration (0: 5s, or a third of --lease-duration when that is shorter)")
 	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
+	f.StringVar(&cfg.AdminTokenPath, "admin-token-file", "", "file holding the bootstrap admin key's token (fo_…), used on the first start instead of writing a generated one to <data-dir>/admin.token")
+	f.BoolVar(&cfg.NoBootstrapAdmin, "no-bootstrap-admin", false, "create no admin key on the first start: keys are made out of band")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")

@@ -92,6 +92,17 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files; set both to serve HTTPS (HTTP/2
 	// negotiated by ALPN), or neither for plain HTTP with h2c.
 	TLSCert, TLSKey string
+	// AdminTokenPath names a file (a mounted Secret, say) holding the token
+	// of the bootstrap admin key, in the format the server generates
+	// (fo_ and 43 base62 characters). The first start on a store with no
+	// key creates the admin key with it instead of a generated token and
+	// writes nothing to the data directory; later starts ignore it. Start
+	// refuses a malformed token whether or not a key exists.
+	AdminTokenPath string
+	// NoBootstrapAdmin creates no admin key on the first start: the
+	// operator makes keys out of band (docs/access.md). A server on a store
+	// with no key then refuses every call.
+	NoBootstrapAdmin bool
 }
 
 func (c *Config) defaults() {

@@ -32,10 +32,13 @@ import (
 
 // Server is a running flagops server. Its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	hub   *watch.Hub
+	cfg Config
+	// adminToken is the bootstrap admin token read from
+	// Config.AdminTokenPath, or empty for a generated one.
+	adminToken string
+	log        *slog.Logger
+	store      *store.Store
+	hub        *watch.Hub
 	// authn authenticates API keys, for the API and for OFREP.
 	authn *auth.Authenticator
 	flags *flagRuntime

@@ -57,6 +57,25 @@ server:
     rules: []
 metrics: {serviceMonitor: {enabled: true, tokenSecret: {name: flagops-metrics}}}
 ingress: {enabled: true, className: nginx, tls: [{hosts: [flagops.example.com], secretName: flagops-tls}]}`, checkProduction},
+	{"admin token from an existing Secret", `adminToken: {existingSecret: ops-admin, existingSecretKey: admin}`, func(t *testing.T, r rendered) {
+		checkAdminToken(t, r, "ops-admin", "admin")
+		if r.has("Secret/flagops-admin-token") {
+			t.Fatal("the chart renders its admin token Secret next to an existing one")
+		}
+	}},
+	{"no bootstrap admin", `adminToken: {bootstrap: false}`, func(t *testing.T, r rendered) {
+		d := get[appsv1.Deployment](t, r, "Deployment/flagops")
+		c := container(t, d, "flagops")
+		if !slices.Contains(c.Args, "--no-bootstrap-admin") || slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--admin-token-file") }) {
+			t.Fatalf("args %q, want --no-bootstrap-admin and no --admin-token-file", c.Args)
+		}
+		if r.has("Secret/flagops-admin-token") || slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "admin-token" }) {
+			t.Fatal("an admin token Secret or volume with bootstrap off")
+		}
+		if !strings.Contains(r.notes, "made no admin key") {
+			t.Fatalf("NOTES do not say no admin key was made:\n%s", r.notes)
+		}
+	}},
 	{"agent", `
 agent:
   enabled: true
@@ -154,6 +173,8 @@ func TestRefused(t *testing.T) {
 		{"target with selector and apps file", `agent: {enabled: true, argocdServer: "https://a", argocdTokenSecret: {name: a}, tokenSecret: {name: b}, targets: [{name: eu-1, selector: x=y, appsFile: "a: b"}]}`, "selector or appsFile"},
 		{"bad version field", `agent: {versionField: image}`, "/agent/versionField'"},
 		{"edge without a key", `edge: {enabled: true}`, "edge.tokenSecret.name"},
+		{"admin token Secret without bootstrap", `adminToken: {bootstrap: false, existingSecret: a}`, "with adminToken.bootstrap=false no key is made"},
+		{"admin token key not a file name", `adminToken: {existingSecretKey: "../x"}`, "/adminToken/existingSecretKey'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,8 +238,43 @@ func checkCommon(t *testing.T, r rendered) {
 		}
 		checkMasterKey(t, string(s.Data["masterKey"]))
 	}
+	if r.has("Secret/flagops-admin-token") {
+		s := get[corev1.Secret](t, r, "Secret/flagops-admin-token")
+		if s.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("admin token Secret annotations %v, want helm.sh/resource-policy: keep", s.Annotations)
+		}
+		if !adminTokenFormat.Match(s.Data["token"]) {
+			t.Errorf("the admin token Secret holds %d characters, not a flagops token", len(s.Data["token"]))
+		}
+		checkAdminToken(t, r, "flagops-admin-token", "token")
+	}
 	if !strings.Contains(r.notes, "flagops keys create ops --role '*:admin'") {
 		t.Errorf("NOTES do not say how to make an admin key:\n%s", r.notes)
+	}
+}
+
+// checkAdminToken: the server reads the bootstrap admin token from Secret
+// name's key, mounted read-only with mode 0400, and NOTES tell the operator
+// how to read that Secret.
+func checkAdminToken(t *testing.T, r rendered, name, key string) {
+	t.Helper()
+	d := get[appsv1.Deployment](t, r, "Deployment/flagops")
+	c := container(t, d, "flagops")
+	if want := "--admin-token-file=/etc/flagops/admin-token/" + key; !slices.Contains(c.Args, want) {
+		t.Errorf("args %q lack %q", c.Args, want)
+	}
+	v := volume(t, d, "admin-token")
+	if v.Secret == nil || v.Secret.SecretName != name || v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 ||
+		len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != key {
+		t.Errorf("admin-token volume %+v, want Secret %s key %s mode 0400", v.VolumeSource, name, key)
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == "admin-token" && m.MountPath == "/etc/flagops/admin-token" && m.ReadOnly
+	}) {
+		t.Errorf("the admin token is not mounted read-only at /etc/flagops/admin-token: %+v", c.VolumeMounts)
+	}
+	if want := "get secret " + name + " -o jsonpath='{.data." + key + "}' | base64 -d"; !strings.Contains(r.notes, want) {
+		t.Errorf("NOTES do not say how to read the admin token (%q):\n%s", want, r.notes)
 	}
 }
 

@@ -36,6 +36,11 @@ func (c cluster) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableRes
 // renderAgainst renders the chart as an install (upgrade false) or upgrade
 // against the cluster, and returns the master key Secret it renders.
 func renderAgainst(t *testing.T, c cluster, upgrade bool) *corev1.Secret {
+	return renderSecretAgainst(t, c, upgrade, "secret-master-key.yaml")
+}
+
+// renderSecretAgainst is renderAgainst for the Secret of template file.
+func renderSecretAgainst(t *testing.T, c cluster, upgrade bool, file string) *corev1.Secret {
 	t.Helper()
 	chrt := loadChart(t)
 	caps := chartutil.DefaultCapabilities.Copy()
@@ -48,9 +53,9 @@ func renderAgainst(t *testing.T, c cluster, upgrade bool) *corev1.Secret {
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	doc := files["flagops/templates/secret-master-key.yaml"]
+	doc := files["flagops/templates/"+file]
 	if strings.TrimSpace(doc) == "" {
-		t.Fatal("the master key Secret is not rendered")
+		t.Fatalf("%s renders nothing", file)
 	}
 	obj, _, err := decodeStrict([]byte(doc))
 	if err != nil {
@@ -96,5 +101,31 @@ func TestMasterKeyGeneratedOnceKept(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdminTokenGeneratedOnceKept: the admin token Secret is generated per
+// install in the format flagops generates, and every upgrade renders the
+// cluster's value back, so Helm never replaces the token of the admin key
+// the first start made.
+func TestAdminTokenGeneratedOnceKept(t *testing.T) {
+	first := renderSecretAgainst(t, newCluster(), false, "secret-admin-token.yaml")
+	token := string(first.Data["token"])
+	if !adminTokenFormat.MatchString(token) {
+		t.Fatalf("generated admin token has %d characters, not a flagops token", len(token))
+	}
+	if again := renderSecretAgainst(t, newCluster(), false, "secret-admin-token.yaml"); string(again.Data["token"]) == token {
+		t.Fatal("two installs generated the same admin token")
+	}
+	existing := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: first.Name, Namespace: namespace},
+		Data:       map[string][]byte{"token": []byte(token)},
+	}
+	for range 3 {
+		got := renderSecretAgainst(t, newCluster(existing), true, "secret-admin-token.yaml")
+		if string(got.Data["token"]) != token || got.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Fatalf("upgrade rendered another admin token, or without keep (%v)", got.Annotations)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -129,8 +130,10 @@ type serverProcess struct {
 // replaces variables (a rotated master key).
 func startRendered(t *testing.T, r rendered, outside map[string]map[string]string, dataDir string, set map[string]string) *serverProcess {
 	t.Helper()
-	c := container(t, get[appsv1.Deployment](t, r, "Deployment/flagops"), "flagops")
+	d := get[appsv1.Deployment](t, r, "Deployment/flagops")
+	c := container(t, d, "flagops")
 	p := &serverProcess{dataDir: dataDir}
+	mounts := mountSecrets(t, r, outside, d, c)
 	var args []string
 	for _, a := range c.Args {
 		switch {
@@ -138,6 +141,11 @@ func startRendered(t *testing.T, r rendered, outside map[string]map[string]strin
 			a = "--listen=127.0.0.1:0"
 		case strings.HasPrefix(a, "--data-dir="):
 			a = "--data-dir=" + dataDir
+		}
+		for mountPath, dir := range mounts {
+			if flag, path, ok := strings.Cut(a, "="+mountPath+"/"); ok {
+				a = flag + "=" + filepath.Join(dir, path)
+			}
 		}
 		args = append(args, a)
 	}
@@ -214,6 +222,45 @@ func startRendered(t *testing.T, r rendered, outside map[string]map[string]strin
 	return p
 }
 
+// mountSecrets writes each Secret volume the container mounts to a local
+// directory (its items, or every key, with the volume's mode) the way the
+// kubelet would, and returns the directories by mount path. Secrets come
+// from the rendered objects or, for Secrets outside the chart, outside.
+func mountSecrets(t *testing.T, r rendered, outside map[string]map[string]string, d *appsv1.Deployment, c *corev1.Container) map[string]string {
+	t.Helper()
+	dirs := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		v := volume(t, d, m.Name)
+		if v.Secret == nil {
+			continue
+		}
+		dir := t.TempDir()
+		mode := os.FileMode(0o644)
+		if v.Secret.DefaultMode != nil {
+			mode = os.FileMode(*v.Secret.DefaultMode)
+		}
+		items := v.Secret.Items
+		if len(items) == 0 {
+			if r.has("Secret/" + v.Secret.SecretName) {
+				for k := range get[corev1.Secret](t, r, "Secret/"+v.Secret.SecretName).Data {
+					items = append(items, corev1.KeyToPath{Key: k, Path: k})
+				}
+			}
+			for k := range outside[v.Secret.SecretName] {
+				items = append(items, corev1.KeyToPath{Key: k, Path: k})
+			}
+		}
+		for _, it := range items {
+			val := secretValue(t, r, outside, &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret.SecretName}, Key: it.Key})
+			if err := os.WriteFile(filepath.Join(dir, it.Path), []byte(val), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dirs[m.MountPath] = dir
+	}
+	return dirs
+}
+
 // secretValue reads one key of a Secret the pod refers to.
 func secretValue(t *testing.T, r rendered, outside map[string]map[string]string, ref *corev1.SecretKeySelector) string {
 	t.Helper()
@@ -259,20 +306,37 @@ func (p *serverProcess) mustCLI(t *testing.T, stdin string, extraEnv []string, a
 	return out
 }
 
-// adminKey follows NOTES.txt: it makes an admin key with the CLI next to
-// the server, from the bootstrap token in its data directory, and revokes
-// the bootstrap key with the new one. It returns the variable that
-// authenticates as the new key.
-func adminKey(t *testing.T, p *serverProcess) []string {
+// adminKey follows NOTES.txt: it reads the bootstrap admin token from the
+// chart's Secret (kubectl get secret … | base64 -d), makes an admin key with
+// it and revokes the bootstrap key with the new one. It returns the variable
+// that authenticates as the new key.
+func adminKey(t *testing.T, r rendered, p *serverProcess) []string {
 	t.Helper()
-	token := p.mustCLI(t, "", nil, "keys", "create", "ops", "--role", "*:admin")
+	bootstrap := []string{"FLAGOPS_TOKEN=" + bootstrapToken(t, r)}
+	token := p.mustCLI(t, "", bootstrap, "keys", "create", "ops", "--role", "*:admin")
 	if !strings.HasPrefix(token, "fo_") {
 		t.Fatalf("keys create printed %q, want a token", token)
 	}
 	auth := []string{"FLAGOPS_TOKEN=" + token}
 	p.mustCLI(t, "", auth, "keys", "revoke", "admin")
+	if _, err := p.cli(t, "", bootstrap, "keys", "list"); err == nil {
+		t.Fatal("the bootstrap token still works after its key was revoked")
+	}
 	return auth
 }
+
+// bootstrapToken is the token of the chart's admin token Secret.
+func bootstrapToken(t *testing.T, r rendered) string {
+	t.Helper()
+	token := string(get[corev1.Secret](t, r, "Secret/flagops-admin-token").Data["token"])
+	if !adminTokenFormat.MatchString(token) {
+		t.Fatalf("the admin token Secret holds %d characters, not a flagops token", len(token))
+	}
+	return token
+}
+
+// adminTokenFormat is the format of the tokens flagops generates.
+var adminTokenFormat = regexp.MustCompile(`^fo_[0-9A-Za-z]{43}$`)
 
 // putSecret creates the environment prod and stores a secret on it.
 func putSecret(t *testing.T, p *serverProcess, auth []string, value string) {
@@ -294,7 +358,10 @@ func TestRenderedSQLiteServes(t *testing.T) {
 	r := render(t, values(t, ``))
 	dataDir := filepath.Join(t.TempDir(), "data")
 	p := startRendered(t, r, nil, dataDir, nil)
-	auth := adminKey(t, p)
+	if _, err := os.Stat(filepath.Join(dataDir, "admin.token")); !os.IsNotExist(err) {
+		t.Fatalf("the rendered server wrote admin.token next to its Secret: %v", err)
+	}
+	auth := adminKey(t, r, p)
 	putSecret(t, p, auth, "s3cr3t")
 
 	generated := string(get[corev1.Secret](t, r, "Secret/flagops-master-key").Data["masterKey"])
@@ -321,5 +388,20 @@ func TestRenderedSQLiteServes(t *testing.T) {
 				t.Fatalf("the secret reads %q after %s", got, st.name)
 			}
 		})
+	}
+}
+
+// TestRenderedNoBootstrap starts the rendered server with
+// adminToken.bootstrap false: it makes no key and writes no admin.token, so
+// the CLI next to it is refused.
+func TestRenderedNoBootstrap(t *testing.T) {
+	r := render(t, values(t, `adminToken: {bootstrap: false}`))
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startRendered(t, r, nil, dataDir, nil)
+	if _, err := os.Stat(filepath.Join(dataDir, "admin.token")); !os.IsNotExist(err) {
+		t.Fatalf("admin.token with bootstrap off: %v", err)
+	}
+	if _, err := p.cli(t, "", nil, "keys", "list"); err == nil {
+		t.Fatal("keys list worked with no key made")
 	}
 }

@@ -55,6 +55,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-master-key" (include "flagops.fullname" .)) .Values.masterKey.existingSecret }}
 {{- end }}
 
+{{- define "flagops.adminTokenSecretName" -}}
+{{- default (printf "%s-admin-token" (include "flagops.fullname" .)) .Values.adminToken.existingSecret }}
+{{- end }}
+
 {{- define "flagops.databaseSecretName" -}}
 {{- default (printf "%s-database" (include "flagops.fullname" .)) .Values.database.existingSecret }}
 {{- end }}
@@ -113,6 +117,9 @@ value and the rule.
 {{- end }}
 {{- if and (not $pg) (or .Values.database.url .Values.database.existingSecret) }}
 {{- fail "database.url and database.existingSecret apply to database.type=postgresql only; SQLite keeps its database on the volume" }}
+{{- end }}
+{{- if and (not .Values.adminToken.bootstrap) .Values.adminToken.existingSecret }}
+{{- fail "adminToken: existingSecret gives the bootstrap admin key its token; with adminToken.bootstrap=false no key is made, so leave existingSecret empty" }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.serviceMonitor.tokenSecret.name) }}
 {{- fail "metrics.serviceMonitor.tokenSecret.name: /metrics needs an API key with the viewer role; name the Secret holding its token" }}
