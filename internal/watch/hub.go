@@ -220,6 +220,12 @@ func (h *Hub) pull() error {
 		after := h.rev
 		h.mu.Unlock()
 		groups, err := readLog(h.ctx, h.log, after, h.opt.BatchSize)
+		if errors.Is(err, errs.Compacted) {
+			if err := h.skipCompacted(after); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -245,13 +251,50 @@ func (h *Hub) pull() error {
 		}
 		rev := h.rev
 		h.mu.Unlock()
-		h.advanceMu.Lock()
-		fns := h.advance
-		h.advanceMu.Unlock()
-		for _, fn := range fns {
-			fn(rev)
+		h.advanced(rev)
+	}
+}
+
+// advanced calls the OnAdvance callbacks.
+func (h *Hub) advanced(rev int64) {
+	h.advanceMu.Lock()
+	fns := h.advance
+	h.advanceMu.Unlock()
+	for _, fn := range fns {
+		fn(rev)
+	}
+}
+
+// skipCompacted moves the hub past a log compacted beyond its revision
+// (compaction ran while the hub was behind): the revisions in between are
+// gone, for the hub and its inspectors too. Live watchers that had not been
+// given them go back to catching up, which ends them with errs.Compacted,
+// so nobody silently misses a revision; OnAdvance callbacks run, so caches
+// kept by them are dropped.
+func (h *Hub) skipCompacted(after int64) error {
+	compacted, err := h.log.CompactedRevision(h.ctx)
+	if err != nil {
+		return fmt.Errorf("read compacted revision: %w", err)
+	}
+	if compacted <= after {
+		return compactedError(after, compacted)
+	}
+	h.opt.Logger.Warn("watch hub: the log was compacted past the hub's revision; skipping the lost revisions",
+		"hub_revision", after, "compacted", compacted)
+	h.mu.Lock()
+	h.rev = compacted
+	for w := range h.watchers {
+		if w.live && w.next < compacted {
+			w.live = false
+			select {
+			case w.slow <- struct{}{}:
+			default:
+			}
 		}
 	}
+	h.mu.Unlock()
+	h.advanced(compacted)
+	return nil
 }
 
 // deliver hands one revision to a live watcher without blocking; a watcher

@@ -311,3 +311,60 @@ func TestInspectBeforeWatchers(t *testing.T) {
 		t.Fatalf("after the replay %+v: want caught up at revision 3", ev)
 	}
 }
+
+// TestHubBehindCompaction: the log is compacted past the hub's revision
+// while the hub is behind (it heard of no commit). The hub skips to the
+// compacted revision instead of failing every read from then on, a live
+// watcher that had not been given the lost revisions ends with Compacted,
+// and a new watcher catches up and goes live.
+func TestHubBehindCompaction(t *testing.T) {
+	log := &fakeLog{silent: true}
+	h := startHub(t, log, Options{PollInterval: time.Hour})
+	live, err := h.Watch(context.Background(), 0, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if ev := next(t, live); !ev.CaughtUp {
+		t.Fatalf("want caught up, got %+v", ev)
+	}
+	for i := range 5 {
+		log.commit("default", domain.KindFact, key(i))
+	}
+	log.compact(3)
+	h.Notify(0)
+	for ended := false; !ended; {
+		select {
+		case ev, ok := <-live.Events():
+			if len(ev.Changes) > 0 {
+				t.Fatalf("the live watcher was given revision %d after losing 1..3", ev.Revision)
+			}
+			ended = !ok
+		case <-time.After(5 * time.Second):
+			t.Fatal("the live watcher did not end: the hub is stuck behind the compaction")
+		}
+	}
+	if !errors.Is(live.Err(), errs.Compacted) {
+		t.Fatalf("the live watcher ended with %v, want Compacted", live.Err())
+	}
+	waitRev := time.Now().Add(5 * time.Second)
+	for h.Revision() < 5 && time.Now().Before(waitRev) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.Revision() != 5 {
+		t.Fatalf("hub at revision %d, want 5", h.Revision())
+	}
+	w, err := h.Watch(context.Background(), 3, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := revisions(t, w, 2); !equal(got, []int64{4, 5}) {
+		t.Fatalf("got %v", got)
+	}
+	log.silent = false
+	rev := log.commit("default", domain.KindFact, key(9))
+	if got := revisions(t, w, 1); got[0] != rev {
+		t.Fatalf("live: got %v, want %d", got, rev)
+	}
+}
