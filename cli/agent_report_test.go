@@ -37,6 +37,11 @@ func TestAgentReportsThroughReportVersion(t *testing.T) {
 	}{
 		{"not synced: nothing reported", argocd.DeployedReport{Workspace: "default", Project: "shop", Target: "eu-1", Application: "shop-eu-1", SyncStatus: "OutOfSync"}, ""},
 		{"synced and healthy", argocd.DeployedReport{Workspace: "default", Project: "shop", Target: "eu-1", Application: "shop-eu-1", Version: "1.4.0", SyncStatus: "Synced", HealthStatus: "Healthy", Revision: "abc"}, "1.4.0"},
+		// Issue 17.5: a failed sync is a failed deployment of the version
+		// it tried, with Argo CD's message.
+		{"sync failed", argocd.DeployedReport{Workspace: "default", Project: "shop", Target: "eu-1", Application: "argocd/shop-eu-1", Version: "1.5.0",
+			SyncStatus: "OutOfSync", HealthStatus: "Healthy", OperationPhase: "Failed", OperationMessage: "one or more objects failed to apply",
+			Revisions: []string{"abc", "def"}}, "1.5.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := r.ReportDeployed(ctx, tc.rep); err != nil {
@@ -50,6 +55,11 @@ func TestAgentReportsThroughReportVersion(t *testing.T) {
 			if d := res.Msg.GetDeployments(); len(d) != 1 || d[0].GetDeployed() != tc.want {
 				t.Fatalf("deployments %v, want deployed %q", d, tc.want)
 			}
+			if tc.rep.SyncFailed() {
+				if d := res.Msg.GetDeployments()[0]; d.GetStatus() != "failed" || !strings.Contains(d.GetMessage(), "failed to apply") {
+					t.Fatalf("deployment %v: want status failed with Argo CD's message", d)
+				}
+			}
 		})
 	}
 	t.Run("another target is denied", func(t *testing.T) {
@@ -58,4 +68,23 @@ func TestAgentReportsThroughReportVersion(t *testing.T) {
 			t.Fatalf("error %v, want permission denied", err)
 		}
 	})
+}
+
+// TestReadAppsFile: issue 17.3. Apps-file names may carry a namespace;
+// those without one are in --app-namespace.
+func TestReadAppsFile(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"apps.yaml": "applications:\n  team-a/shop: shop\n  cart: cart\n"})
+	got, err := readAppsFile(dir+"/apps.yaml", "team-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[argocd.AppKey]string{{Namespace: "team-a", Name: "shop"}: "shop", {Namespace: "team-b", Name: "cart"}: "cart"}
+	if len(got) != len(want) {
+		t.Fatalf("apps %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("apps[%v] = %q, want %q", k, got[k], v)
+		}
+	}
 }

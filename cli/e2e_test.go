@@ -96,8 +96,8 @@ func TestEndToEnd(t *testing.T) {
 	want := `environment/prod created
 target/eu-1 created
 project/shop created
-facts environment/prod created (2 keys)
-facts deployment/shop@eu-1 created (2 keys)
+facts environment/prod created
+facts deployment/shop@eu-1 created
 `
 	if out != want {
 		t.Fatalf("first apply:\n%s\nwant:\n%s", out, want)
@@ -170,7 +170,7 @@ facts deployment/shop@eu-1 created (2 keys)
 		if len(list) != 1 || list[0]["name"] != "prod" || list[0]["workspace"] != "default" {
 			t.Errorf("get environments -o json = %v", list)
 		}
-		if y := cli(t, "", "get", "environments", "-o", "yaml"); !strings.Contains(y, "- workspace: default\n  name: prod\n") {
+		if y := cli(t, "", "get", "environments", "-o", "yaml"); !strings.HasPrefix(y, "kind: Environment\nworkspace: default\nname: prod\n") {
 			t.Errorf("get environments -o yaml:\n%s", y)
 		}
 		tbl := cli(t, "", "get", "environments")
@@ -224,7 +224,7 @@ facts deployment/shop@eu-1 created (2 keys)
 
 	t.Run("server field errors are named", func(t *testing.T) {
 		code, _, stderr := runCLI(t, env, "kind: Target\nname: x\nenvironment: nope\n", "apply", "-f", "-")
-		if code != 1 || !strings.Contains(stderr, "field: target.environment") {
+		if code != 1 || !strings.Contains(stderr, "field: manifests[0].documents[0].environment") {
 			t.Errorf("exit %d, stderr %q; want 1 and the field", code, stderr)
 		}
 	})

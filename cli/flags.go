@@ -152,7 +152,11 @@ whether it is on or off in each environment that has targeting.`,
 			if out == nil {
 				out = []flag.Flag{}
 			}
-			return printValue(a.stdout, output, out, func() *table { return flagsTable(out) })
+			docs, err := encodeManifests(a.workspace, out)
+			if err != nil {
+				return err
+			}
+			return printValue(a.stdout, output, manifests{docs: docs}, func() *table { return flagsTable(out) })
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -165,8 +169,9 @@ func (a *app) flagsGetCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KEY --project P",
 		Short: "Show one flag",
-		Long: `Get shows one flag; -o yaml or -o json prints the whole document, which
-"flags put -f" accepts back.`,
+		Long: `Get shows one flag; -o yaml or -o json prints it as a Flag manifest (kind
+and workspace included), which "flags put -f" and "apply -f" accept back
+unchanged.`,
 		Example: `  flagops flags get replicas --project shop
   flagops flags get replicas --project shop -o yaml`,
 		Args: cobra.ExactArgs(1),
@@ -183,7 +188,11 @@ func (a *app) flagsGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printValue(a.stdout, output, f, func() *table { return flagsTable([]flag.Flag{f}) })
+			docs, err := encodeManifests(a.workspace, []flag.Flag{f})
+			if err != nil {
+				return err
+			}
+			return printValue(a.stdout, output, manifests{docs: docs, single: true}, func() *table { return flagsTable([]flag.Flag{f}) })
 		},
 	}
 	addOutputFlag(cmd, &output)
@@ -192,8 +201,9 @@ func (a *app) flagsGetCommand() *cobra.Command {
 }
 
 // readFlagDocs reads Flag and Segment documents from a file ("-": stdin);
-// a document without kind is taken as a Flag.
-func (a *app) readFlagDocs(file string) ([]manifest.Document, error) {
+// a document without kind is taken as a Flag. It returns the documents and
+// the manifest the server applies (every document with its kind).
+func (a *app) readFlagDocs(file string) ([]manifest.Document, []byte, error) {
 	var data []byte
 	var err error
 	if file == "-" {
@@ -202,7 +212,7 @@ func (a *app) readFlagDocs(file string) ([]manifest.Document, error) {
 		data, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
+		return nil, nil, fmt.Errorf("read %s: %w", file, err)
 	}
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var out []byte
@@ -212,7 +222,7 @@ func (a *app) readFlagDocs(file string) ([]manifest.Document, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("read %s: %w", file, err)
+			return nil, nil, fmt.Errorf("read %s: %w", file, err)
 		}
 		if doc == nil {
 			continue
@@ -222,21 +232,20 @@ func (a *app) readFlagDocs(file string) ([]manifest.Document, error) {
 		}
 		b, err := yaml.Marshal(doc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(append(out, "---\n"...), b...)
 	}
 	docs, err := manifest.Parse(file, out)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
 	for _, d := range docs {
 		if d.Kind != manifest.KindFlag && d.Kind != manifest.KindSegment {
-			return nil, usagef("%s: put takes Flag and Segment documents, not %s (use apply)", d.Where(), d.Kind)
+			return nil, nil, usagef("%s: put takes Flag and Segment documents, not %s (use apply)", d.Where(), d.Kind)
 		}
 	}
-	manifest.Sort(docs)
-	return docs, nil
+	return docs, out, nil
 }
 
 func (a *app) flagsPutCommand() *cobra.Command {
@@ -246,8 +255,8 @@ func (a *app) flagsPutCommand() *cobra.Command {
 		Use:   "put -f FILE",
 		Short: "Create or update flags (and segments) from a file",
 		Long: `Put writes every Flag (and Segment) document of FILE (YAML or JSON; "-" reads
-stdin). A document without kind is a Flag. Re-putting an unchanged flag uses
-no revision.`,
+stdin) in one transaction, as "flagops apply" does. A document without kind
+is a Flag. Re-putting an unchanged flag uses no revision.`,
 		Example: `  flagops flags put -f replicas.yaml
   flagops flags get replicas --project shop -o yaml | sed s/free/pro/ | flagops flags put -f -`,
 		Args: cobra.NoArgs,
@@ -255,15 +264,17 @@ no revision.`,
 			if file == "" {
 				return usagef("put needs -f FILE")
 			}
-			docs, err := a.readFlagDocs(file)
+			docs, content, err := a.readFlagDocs(file)
 			if err != nil {
 				return err
 			}
-			p := &applier{c: a.clients(), workspace: a.workspace, dryRun: dryRun, out: a.stdout}
-			for _, d := range docs {
-				if err := p.apply(cmd.Context(), d); err != nil {
-					return fmt.Errorf("%s: %w", d.Where(), err)
-				}
+			res, err := a.callApply(cmd.Context(), &flagopsv1.ApplyRequest{Workspace: a.workspace, DryRun: dryRun,
+				Manifests: []*flagopsv1.Manifest{{Source: file, Content: string(content)}}}, len(docs))
+			if err != nil {
+				return err
+			}
+			for _, r := range res.GetResults() {
+				fmt.Fprintln(a.stdout, resultLine(r, dryRun))
 			}
 			return nil
 		},
@@ -352,6 +363,18 @@ default targeting first.`,
 	return cmd
 }
 
+func opResult(op flagopsv1.Operation) string {
+	switch op {
+	case flagopsv1.Operation_OPERATION_CREATE:
+		return "created"
+	case flagopsv1.Operation_OPERATION_UPDATE:
+		return "configured"
+	case flagopsv1.Operation_OPERATION_NONE:
+		return "unchanged"
+	}
+	return strings.ToLower(strings.TrimPrefix(op.String(), "OPERATION_"))
+}
+
 func (a *app) segmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "segments",
@@ -393,7 +416,11 @@ func (a *app) segmentsCommand() *cobra.Command {
 			if out == nil {
 				out = []flag.Segment{}
 			}
-			return printValue(a.stdout, output, out, func() *table { return segmentsTable(out) })
+			docs, err := encodeManifests(a.workspace, out)
+			if err != nil {
+				return err
+			}
+			return printValue(a.stdout, output, manifests{docs: docs}, func() *table { return segmentsTable(out) })
 		},
 	}
 	addOutputFlag(list, &output)
@@ -415,7 +442,11 @@ func (a *app) segmentsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printValue(a.stdout, output, s, func() *table { return segmentsTable([]flag.Segment{s}) })
+			docs, err := encodeManifests(a.workspace, []flag.Segment{s})
+			if err != nil {
+				return err
+			}
+			return printValue(a.stdout, output, manifests{docs: docs, single: true}, func() *table { return segmentsTable([]flag.Segment{s}) })
 		},
 	}
 	addOutputFlag(get, &output)

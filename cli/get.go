@@ -22,6 +22,11 @@ const (
 	kSets         = "environmentsets"
 	kProjects     = "projects"
 	kDeployments  = "deployments"
+	kFacts        = "facts"
+	kSegments     = "segments"
+	kFlags        = "flags"
+	kReleases     = "releases"
+	kPolicies     = "promotionpolicies"
 )
 
 // kindAliases maps every accepted spelling to the canonical kind.
@@ -32,18 +37,32 @@ var kindAliases = map[string]string{
 	"environmentset": kSets, "environmentsets": kSets, "set": kSets, "sets": kSets,
 	"project": kProjects, "projects": kProjects,
 	"deployment": kDeployments, "deployments": kDeployments, "deploy": kDeployments,
+	"fact": kFacts, "facts": kFacts,
+	"segment": kSegments, "segments": kSegments,
+	"flag": kFlags, "flags": kFlags,
+	"release": kReleases, "releases": kReleases,
+	"promotionpolicy": kPolicies, "promotionpolicies": kPolicies, "policy": kPolicies, "policies": kPolicies,
 }
 
-func parseKind(s string, allowDeployments bool) (string, error) {
+// getKinds are the kinds get shows and deleteKinds those delete removes,
+// as their messages list them.
+var (
+	getKinds = []string{kWorkspaces, kEnvironments, kTargets, kSets + " (sets)", kProjects, kDeployments,
+		kFacts, kSegments, kFlags, kReleases, kPolicies + " (policies)"}
+	deleteKinds = []string{kWorkspaces, kEnvironments, kTargets, kSets + " (sets)", kProjects}
+)
+
+// parseKind returns the canonical kind s names, if it is one of known.
+func parseKind(s string, known []string) (string, error) {
 	k, ok := kindAliases[strings.ToLower(s)]
-	if !ok || (!allowDeployments && k == kDeployments) {
-		known := []string{kWorkspaces, kEnvironments, kTargets, kSets + " (sets)", kProjects}
-		if allowDeployments {
-			known = append(known, kDeployments)
+	if ok {
+		for _, want := range known {
+			if name, _, _ := strings.Cut(want, " "); name == k {
+				return k, nil
+			}
 		}
-		return "", usagef("unknown kind %q: known kinds are %s", s, strings.Join(known, ", "))
 	}
-	return k, nil
+	return "", usagef("unknown kind %q: known kinds are %s", s, strings.Join(known, ", "))
 }
 
 // listPageSize is the page size get asks for; it follows pages to the end.
@@ -55,24 +74,37 @@ func (a *app) getCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "Show catalog objects",
-		Long: `Get shows one catalog object, or lists all objects of a kind (following
-pages to the end). KIND is workspaces, environments (env), targets,
-environmentsets (sets), projects or deployments; singular forms work too.
-A deployment is named PROJECT@TARGET and can be filtered with --project,
---environment and --target.
+		Long: `Get shows one object, or lists all objects of a kind (following pages to the
+end). KIND is workspaces, environments (env), targets, environmentsets
+(sets), projects, deployments, facts, segments, flags, releases or
+promotionpolicies (policies); singular forms work too.
 
--o json and -o yaml write an object, or a list of objects, in the same shape
-manifests use, with revision and times added.`,
+Names: a deployment is PROJECT@TARGET (filter the list with --project,
+--environment and --target); facts are named by their scope
+(environment/prod, deployment/shop@eu-1), which is required; segments and
+flags by KEY with --project, or PROJECT/KEY (without either, every
+project's); releases by VERSION with --project, or PROJECT@VERSION; a
+promotion policy by PROJECT:FROM->TO.
+
+-o yaml and -o json write manifests: every object (but a deployment, which
+is derived) as a document with its kind, which "flagops apply -f" accepts
+unchanged and reports unchanged. A list is a stream of YAML documents, or a
+JSON array. The read-only fields the server fills in (revision, createdAt,
+updatedAt, effectiveEnvironments, actor) are written too, and apply ignores
+them.`,
 		Example: `  flagops get environments
   flagops get target eu-1 -o yaml
   flagops get deployments --project shop -o json
-  flagops get deployment shop@eu-1`,
+  flagops get facts deployment/shop@eu-1 -o yaml
+  flagops get flags --project shop -o yaml > flags.yaml
+  flagops get promotionpolicy 'shop:staging->prod' -o yaml
+  flagops get targets -o yaml | flagops apply -f -`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			kind, err := parseKind(args[0], true)
+			kind, err := parseKind(args[0], getKinds)
 			if err != nil {
 				return err
 			}
@@ -94,7 +126,7 @@ manifests use, with revision and times added.`,
 	}
 	a.addClientFlags(cmd)
 	addOutputFlag(cmd, &output)
-	cmd.Flags().StringVar(&filter.Project, "project", "", "deployments: only of this project")
+	cmd.Flags().StringVar(&filter.Project, "project", "", "deployments, segments, flags, releases, policies: only of this project")
 	cmd.Flags().StringVar(&filter.Environment, "environment", "", "deployments: only in this environment")
 	cmd.Flags().StringVar(&filter.Target, "target", "", "deployments: only on this target")
 	return cmd
@@ -120,7 +152,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 				r, err := msg(c.ListWorkspaces(ctx, connect.NewRequest(&flagopsv1.ListWorkspacesRequest{PageSize: listPageSize, PageToken: tok})))
 				return r.GetWorkspaces(), r.GetNextPageToken(), err
 			}, workspaceFromProto)
-		return shape(name, items, err, []string{"NAME", "DESCRIPTION", "REVISION", "AGE"}, func(w domain.Workspace) []string {
+		return shapeManifests(name, items, err, []string{"NAME", "DESCRIPTION", "REVISION", "AGE"}, func(w domain.Workspace) []string {
 			return metaRow(w.Meta, orDash(w.Description))
 		})
 	case kEnvironments:
@@ -133,7 +165,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 				r, err := msg(c.ListEnvironments(ctx, connect.NewRequest(&flagopsv1.ListEnvironmentsRequest{Workspace: ws, PageSize: listPageSize, PageToken: tok})))
 				return r.GetEnvironments(), r.GetNextPageToken(), err
 			}, environmentFromProto)
-		return shape(name, items, err, []string{"NAME", "DESCRIPTION", "REVISION", "AGE"}, func(e domain.Environment) []string {
+		return shapeManifests(name, items, err, []string{"NAME", "DESCRIPTION", "REVISION", "AGE"}, func(e domain.Environment) []string {
 			return metaRow(e.Meta, orDash(e.Description))
 		})
 	case kTargets:
@@ -146,7 +178,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 				r, err := msg(c.ListTargets(ctx, connect.NewRequest(&flagopsv1.ListTargetsRequest{Workspace: ws, PageSize: listPageSize, PageToken: tok})))
 				return r.GetTargets(), r.GetNextPageToken(), err
 			}, targetFromProto)
-		return shape(name, items, err, []string{"NAME", "ENVIRONMENT", "REVISION", "AGE"}, func(t domain.Target) []string {
+		return shapeManifests(name, items, err, []string{"NAME", "ENVIRONMENT", "REVISION", "AGE"}, func(t domain.Target) []string {
 			return metaRow(t.Meta, t.Environment)
 		})
 	case kSets:
@@ -159,7 +191,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 				r, err := msg(c.ListEnvironmentSets(ctx, connect.NewRequest(&flagopsv1.ListEnvironmentSetsRequest{Workspace: ws, PageSize: listPageSize, PageToken: tok})))
 				return r.GetEnvironmentSets(), r.GetNextPageToken(), err
 			}, environmentSetFromProto)
-		return shape(name, items, err, []string{"NAME", "ENVIRONMENTS", "REVISION", "AGE"}, func(s domain.EnvironmentSet) []string {
+		return shapeManifests(name, items, err, []string{"NAME", "ENVIRONMENTS", "REVISION", "AGE"}, func(s domain.EnvironmentSet) []string {
 			return metaRow(s.Meta, joinOrDash(s.Environments))
 		})
 	case kProjects:
@@ -172,7 +204,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 				r, err := msg(c.ListProjects(ctx, connect.NewRequest(&flagopsv1.ListProjectsRequest{Workspace: ws, PageSize: listPageSize, PageToken: tok})))
 				return r.GetProjects(), r.GetNextPageToken(), err
 			}, projectFromProto)
-		return shape(name, items, err, []string{"NAME", "ENVIRONMENTS", "SETS", "REVISION", "AGE"}, func(p domain.Project) []string {
+		return shapeManifests(name, items, err, []string{"NAME", "ENVIRONMENTS", "SETS", "REVISION", "AGE"}, func(p domain.Project) []string {
 			return metaRow(p.Meta, joinOrDash(p.EffectiveEnvironments), joinOrDash(p.EnvironmentSets))
 		})
 	case kDeployments:
@@ -195,7 +227,7 @@ func (a *app) fetch(ctx context.Context, kind, name string, dep *flagopsv1.ListD
 			return []string{d.Key(), d.Project, d.Target, d.Environment}
 		})
 	}
-	return nil, nil, usagef("unknown kind %q", kind)
+	return a.fetchMore(ctx, kind, name, dep.GetProject())
 }
 
 // getOrList gets the named object, or lists every object following pages,
@@ -262,7 +294,7 @@ cannot be deleted: delete the project or the target.`,
   flagops delete project shop --expected-revision 12`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := parseKind(args[0], false)
+			kind, err := parseKind(args[0], deleteKinds)
 			if err != nil {
 				return err
 			}

@@ -64,6 +64,9 @@ func (t *table) write(w io.Writer) error {
 // by tbl. value is anything encoding/json can write, or a proto message
 // (written by protojson). Fields keep their order in json and yaml alike.
 func printValue(w io.Writer, format string, value any, tbl func() *table) error {
+	if m, ok := value.(manifests); ok && format != formatTable {
+		return m.write(w, format)
+	}
 	switch format {
 	case formatJSON:
 		raw, err := encodeJSON(value)

@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -81,14 +84,14 @@ func TestRender(t *testing.T) {
 	}{
 		{"by hand", setup, []string{"render", "--project", "shop", "--target", "eu-1", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
-		{"in argo cd, server from the plugin env", append([]string{"ARGOCD_ENV_FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", good}, 0,
+		{"in argo cd", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
 		{"target from parameters", []string{"FLAGOPS_SERVER=" + url, "FLAGOPS_TOKEN=" + token, `ARGOCD_APP_PARAMETERS=[{"name":"target","string":"eu-1"}]`}, []string{"render", "--dir", good}, 0,
 			"---\n# Source: app.yaml.tmpl\nkind: Deployment\nspec:\n  replicas: 5\n", ""},
 		{"unknown fact", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", bad}, 1,
 			"", `b.yaml.tmpl:2:14: unknown fact "nope"`},
 		{"missing deployment", append([]string{"FLAGOPS_SERVER=" + url}, argoEnv...), []string{"render", "--dir", good, "--target", "us-9"}, 1,
-			"", "deployment shop@us-9"},
+			"", `deployment "shop@us-9"`},
 		{"no deployment named", []string{"FLAGOPS_SERVER=" + url, "ARGOCD_APP_NAME=shop"}, []string{"render", "--dir", bad}, 1,
 			"", "no deployment to render"},
 		{"discover", nil, []string{"render", "--discover", "--dir", bad}, 0, "a.yaml.tmpl\n", ""},
@@ -106,6 +109,67 @@ func TestRender(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRenderServerOnlyFromSidecar: issue 17.4. Whoever can edit an
+// Application sets its plugin env, which reaches the plugin as
+// ARGOCD_ENV_* (Argo CD's cmp-server appends it to the sidecar's own
+// environment: cmpserver/plugin/plugin.go, GenerateManifest). An
+// Application's FLAGOPS_SERVER must never receive the sidecar's token,
+// whether or not the sidecar sets its own server.
+func TestRenderServerOnlyFromSidecar(t *testing.T) {
+	url, dataDir := startServer(t)
+	setup := []string{"FLAGOPS_SERVER=" + url, "FLAGOPS_DATA_DIR=" + dataDir}
+	if code, _, stderr := runCLIWithStdin(t, setup, "kind: Environment\nname: prod\n---\nkind: Target\nname: eu-1\nenvironment: prod\n---\nkind: Project\nname: shop\nenvironments: [prod]\n", "apply", "-f", "-"); code != 0 {
+		t.Fatalf("setup: %s", stderr)
+	}
+	code, out, stderr := runCLIWithStdin(t, setup, "", "keys", "create", "argocd-plugin", "--role", "agent")
+	if code != 0 {
+		t.Fatalf("create key: %s", stderr)
+	}
+	token := strings.TrimSpace(out)
+	var mu sync.Mutex
+	var stolen []string
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		stolen = append(stolen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer evil.Close()
+	dir := writeFiles(t, map[string]string{"app.yaml.tmpl": "kind: ConfigMap\ndata:\n  p: {{ .Facts.project }}\n"})
+	appEnv := []string{"ARGOCD_APP_NAME=shop--eu-1", "ARGOCD_ENV_FLAGOPS_SERVER=" + evil.URL, "FLAGOPS_TOKEN=" + token}
+	for _, tc := range []struct {
+		name    string
+		environ []string
+		wantOut bool
+	}{
+		{"the sidecar sets its server", append([]string{"FLAGOPS_SERVER=" + url}, appEnv...), true},
+		// The sidecar's default server (127.0.0.1:8080) may or may not
+		// answer here; only where the token went matters.
+		{"the sidecar sets no server", appEnv, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runRender(t, tc.environ, "render", "--dir", dir)
+			if tc.wantOut && (code != 0 || !strings.Contains(stdout, "p: shop")) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want the manifests from the sidecar's server", code, stdout, stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(stolen) != 0 {
+				t.Fatalf("the Application's FLAGOPS_SERVER got %d requests, %d of them with a token", len(stolen), nonEmpty(stolen))
+			}
+		})
+	}
+}
+
+func nonEmpty(ss []string) (n int) {
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func runCLIWithStdin(t *testing.T, environ []string, stdin string, args ...string) (int, string, string) {
@@ -128,6 +192,8 @@ func TestAgentUsage(t *testing.T) {
 		{"no target", []string{"agent", "argocd", "--argocd-server", "http://127.0.0.1:1"}, "--target is required"},
 		{"no argo cd", []string{"agent", "argocd", "--target", "eu-1"}, "--argocd-server is required"},
 		{"bad version field", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--version-field", "image"}, "want targetRevision"},
+		{"version source without field", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--version-source", "shop"}, "--version-source needs --version-field"},
+		{"apps file entry without a project", []string{"agent", "argocd", "--target", "eu-1", "--argocd-server", "http://x", "--apps-file", writeFiles(t, map[string]string{"a.yaml": "applications:\n  team-a/: shop\n"}) + "/a.yaml"}, "applications.team-a/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runRender(t, nil, tc.args...)

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 
 	flagopsv1 "github.com/flagops/flagops/gen/flagops/v1"
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
-	"github.com/flagops/flagops/internal/server"
 )
 
 // Version is the build version, set with -ldflags "-X github.com/flagops/flagops/cli.Version=v1.2.3".
@@ -45,6 +43,9 @@ type app struct {
 
 	// Client settings, bound to persistent flags of client commands.
 	server, token, workspace string
+	// tokenHint says which token sources resolveToken tried when it found
+	// none to send ("" when it found one).
+	tokenHint string
 }
 
 // Main runs the command line with args (without the program name) and returns
@@ -65,7 +66,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(a.stderr, "Error:", describeError(err))
+	fmt.Fprintln(a.stderr, "Error:", describeError(a.withTokenHint(err)))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -84,7 +85,8 @@ and every change to them as a numbered revision in one change log.
 "flagops serve" runs the server; the other commands talk to it over its API.
 Every flag can also be set with an environment variable FLAGOPS_<FLAG>, for
 example FLAGOPS_SERVER for --server and FLAGOPS_DATA_DIR for --data-dir; a
-flag given on the command line wins.`,
+flag given on the command line wins. --prune and --prune-kinds, which
+delete, are read from the command line only.`,
 		Example: `  flagops serve --data-dir /var/lib/flagops
   flagops apply -f catalog.yaml
   flagops get environments
@@ -105,6 +107,7 @@ flag given on the command line wins.`,
 		a.migrateCommand(),
 		a.versionCommand(),
 		a.applyCommand(),
+		a.diffCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
 		a.factsCommand(),
@@ -124,6 +127,7 @@ flag given on the command line wins.`,
 		a.secretsCommand(),
 		a.keysCommand(),
 		a.whoamiCommand(),
+		a.uiCommand(),
 	)
 	return root
 }
@@ -135,7 +139,7 @@ flag given on the command line wins.`,
 func bindEnv(flags *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	var problems []error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "help" {
+		if f.Changed || f.Name == "help" || f.Annotations[noEnv] != nil {
 			return
 		}
 		name := EnvName(f.Name)
@@ -149,6 +153,10 @@ func bindEnv(flags *pflag.FlagSet, lookupEnv func(string) (string, bool)) error 
 	})
 	return errors.Join(problems...)
 }
+
+// noEnv marks a flag that no environment variable sets: one that deletes
+// (apply --prune) must be asked for on the command line every time.
+const noEnv = "flagops_no_env"
 
 // EnvName returns the environment variable that sets a flag.
 func EnvName(flag string) string {
@@ -207,6 +215,7 @@ type clients struct {
 	promotions flagopsv1connect.PromotionServiceClient
 	secrets    flagopsv1connect.SecretServiceClient
 	access     flagopsv1connect.AccessServiceClient
+	apply      flagopsv1connect.ApplyServiceClient
 }
 
 func (a *app) clients() clients {
@@ -224,27 +233,8 @@ func (a *app) clients() clients {
 		promotions: flagopsv1connect.NewPromotionServiceClient(hc, base, opts...),
 		secrets:    flagopsv1connect.NewSecretServiceClient(hc, base, opts...),
 		access:     flagopsv1connect.NewAccessServiceClient(hc, base, opts...),
+		apply:      flagopsv1connect.NewApplyServiceClient(hc, base, opts...),
 	}
-}
-
-// resolveToken returns the API token to send: --token (or FLAGOPS_TOKEN),
-// else the bootstrap admin token a local server wrote to
-// $FLAGOPS_DATA_DIR/admin.token or ./flagops-data/admin.token, so that a
-// fresh machine's walk-through works with no set-up. It returns "" when
-// there is none; the server then answers Unauthenticated.
-func (a *app) resolveToken() string {
-	if a.token != "" {
-		return a.token
-	}
-	dir, ok := a.lookupEnv(EnvName("data-dir"))
-	if !ok || dir == "" {
-		dir = "./flagops-data"
-	}
-	b, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // bearer sends the token on every call, unary and streaming.

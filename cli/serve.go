@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/ofrep"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/store"
@@ -29,7 +31,10 @@ SIGINT or SIGTERM; then it finishes in-flight requests and stops.
 
 Every call needs an API key. On the first start with no key, serve creates an
 admin key and writes its token to <data-dir>/admin.token (mode 0600); the
-CLI on the same machine finds it there. Secret values are encrypted under the
+CLI on the same machine finds it there. --admin-token-file gives that key
+the token in a file instead (a mounted Kubernetes Secret, say; fo_ and 43
+characters of 0-9A-Za-z) and writes nothing; --no-bootstrap-admin creates
+no key at all, for keys made out of band (docs/access.md). Secret values are encrypted under the
 master key in <data-dir>/master.key (created on first start), or the keys in
 FLAGOPS_MASTER_KEY.
 
@@ -61,9 +66,19 @@ in another workspace. Treat them as secrets: prefer FLAGOPS_OFREP_KEY.`,
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&cfg.DataDir, "data-dir", "./flagops-data", "directory of the SQLite database")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); SQLite under --data-dir when empty")
-	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted")
+	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body accepted (larger: 413, invalid_argument)")
+	f.IntVar(&cfg.MaxConnections, "max-connections", server.DefaultMaxConnections, "connections served at once; more wait to be accepted (negative: no cap)")
+	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request; streams (watch, OFREP events) live on once their request is read")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 120*time.Second, "time an idle keep-alive connection stays open")
+	f.IntVar(&cfg.Webhooks.MaxAttempts, "webhook-max-attempts", 0, "attempts after which a webhook event a receiver keeps refusing is parked (0: no limit by count)")
+	f.DurationVar(&cfg.Webhooks.GiveUpAfter, "webhook-give-up-after", time.Hour, "time after an event's first attempt when a webhook event a receiver keeps refusing is parked (-1s: no limit by time)")
 	f.StringVar(&cfg.GitWritebackConfig, "git-writeback-config", "", "YAML file of git write-back rules (docs/integrations.md); none when empty")
+	f.DurationVar(&cfg.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a background job's leadership lease lasts without renewal: how long other instances wait for a stalled leader")
+	f.DurationVar(&cfg.LeaseRenewInterval, "lease-renew-interval", 0, "how often the leader renews its leases, shorter than --lease-duration (0: 5s, or a third of --lease-duration when that is shorter)")
 	f.BoolVar(&cfg.InsecureDev, "insecure-dev", false, "turn authentication off (refused unless --listen is a loopback address)")
+	f.StringVar(&cfg.AdminTokenPath, "admin-token-file", "", "file holding the bootstrap admin key's token (fo_…), used on the first start instead of writing a generated one to <data-dir>/admin.token")
+	f.BoolVar(&cfg.NoBootstrapAdmin, "no-bootstrap-admin", false, "create no admin key on the first start: keys are made out of band")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&level, "log-level", "info", "debug|info|warn|error")

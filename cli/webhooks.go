@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -15,10 +16,13 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Use:   "webhooks",
 		Short: "Manage outbound webhooks: signed CloudEvents of the change log",
 		Long: `Webhooks subscribe an HTTP endpoint to the change log. Every matching change
-is POSTed as a CloudEvents 1.0 JSON event, in revision order, at least once:
-the server retries with backoff until the endpoint answers 2xx, across
-restarts. Type "generic" signs with X-Flagops-Signature; type
-"flux-generic-hmac" signs with X-Signature for a Flux Receiver of type
+is POSTed as a CloudEvents 1.0 event, in revision order, at least once: the
+server retries with backoff until the endpoint answers 2xx, across restarts,
+and parks an event it refuses past the retry budget (see "webhooks
+deliveries"). Type "generic" gets structured JSON events signed with
+X-Flagops-Signature; type "flux-generic-hmac" gets binary-mode events (ce-*
+headers, the change as an application/json body, which a Receiver's
+resourceFilter can read) signed with X-Signature for a Flux Receiver of type
 generic-hmac (see docs/integrations.md).`,
 		Example: `  flagops webhooks create audit --url https://audit.example/flagops --kind fact
   flagops webhooks deliveries audit
@@ -119,8 +123,10 @@ func (a *app) webhooksDeliveries() *cobra.Command {
 		Use:   "deliveries NAME",
 		Short: "Show a webhook's delivery log, oldest first",
 		Long: `Deliveries lists the newest delivery records of a subscription: the event,
-its status (retrying or succeeded), how many attempts it took, the last
-error and HTTP status, and when.`,
+its status (retrying, succeeded, or parked: given up after the retry budget
+of "serve --webhook-max-attempts/--webhook-give-up-after"; "redeliver
+--delivery ID" sends it again), how many attempts it took, the last error and
+HTTP status, and when.`,
 		Example: "  flagops webhooks deliveries audit\n  flagops webhooks deliveries audit --limit 10 -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -207,8 +213,10 @@ func (a *app) hooksCommand() *cobra.Command {
 		Long: `A fact hook lets an outside system (a CMS, a billing system) set facts with
 its own token: POST /v1/hooks/facts/NAME with Authorization: Bearer TOKEN and
 {"deployment": "shop@eu-1", "facts": {...}}, {"scope": "environment/prod",
-"facts": {...}}, or a JSON list of those, applied in one revision.`,
-		Example: `  flagops hooks create cms
+"facts": {...}}, or a JSON list of those, applied in one revision. A hook may
+write only the scopes it was created with (--scope, patterns such as
+deployment/*@eu-1).`,
+		Example: `  flagops hooks create cms --scope 'deployment/*@eu-1' --scope environment/prod
   curl -X POST -H "Authorization: Bearer $TOKEN" \
     -d '{"deployment":"shop@eu-1","facts":{"tier":"pro"}}' \
     http://127.0.0.1:8080/v1/hooks/facts/cms`,
@@ -219,30 +227,38 @@ its own token: POST /v1/hooks/facts/NAME with Authorization: Bearer TOKEN and
 
 func (a *app) hooksCreate() *cobra.Command {
 	var output string
+	var scopes []string
 	cmd := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a fact hook; prints its token once",
-		Long:    "Create makes a fact hook and prints its token once: flagops stores only its hash.",
-		Example: "  flagops hooks create cms\n  flagops hooks create billing -o json",
+		Use:   "create NAME",
+		Short: "Create a fact hook bound to scopes; prints its token once",
+		Long: `Create makes a fact hook and prints its token once: flagops stores only its
+hash. The hook may write facts only to the scopes matching its --scope
+patterns (at least one): a scope as "facts set" takes it, in which any name
+may be * — deployment/*@eu-1 (every deployment on target eu-1),
+environment/prod, project/shop@*, target/*. A pattern matches scopes of its
+own kind only, and only "workspace" allows the workspace scope. A write
+outside them is refused (403) and nothing of it is applied.`,
+		Example: "  flagops hooks create cms --scope 'deployment/*@eu-1'\n  flagops hooks create billing --scope 'project/*' --scope environment/prod -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
 			res, err := a.clients().webhooks.CreateFactHook(cmd.Context(), connect.NewRequest(&flagopsv1.CreateFactHookRequest{
-				Workspace: a.workspace, Name: args[0]}))
+				Workspace: a.workspace, Name: args[0], Scopes: scopes}))
 			if err != nil {
 				return fmt.Errorf("create fact hook %s: %w", args[0], err)
 			}
 			return printValue(a.stdout, output, res.Msg, func() *table {
-				t := &table{header: []string{"NAME", "PATH", "TOKEN (shown once)"}}
-				t.add(res.Msg.GetHook().GetName(), res.Msg.GetHook().GetPath(), res.Msg.GetToken())
+				t := &table{header: []string{"NAME", "PATH", "SCOPES", "TOKEN (shown once)"}}
+				t.add(res.Msg.GetHook().GetName(), res.Msg.GetHook().GetPath(), strings.Join(res.Msg.GetHook().GetScopes(), ","), res.Msg.GetToken())
 				return t
 			})
 		},
 	}
 	a.addClientFlags(cmd)
 	addOutputFlag(cmd, &output)
+	cmd.Flags().StringArrayVar(&scopes, "scope", nil, "scope pattern the hook may write, such as deployment/*@eu-1 (repeatable; at least one)")
 	return cmd
 }
 
@@ -263,9 +279,9 @@ func (a *app) hooksList() *cobra.Command {
 				return fmt.Errorf("list fact hooks: %w", err)
 			}
 			return printValue(a.stdout, output, res.Msg, func() *table {
-				t := &table{header: []string{"NAME", "PATH", "REVISION", "CREATED"}}
+				t := &table{header: []string{"NAME", "PATH", "SCOPES", "REVISION", "CREATED"}}
 				for _, h := range res.Msg.GetHooks() {
-					t.add(h.GetName(), h.GetPath(), strconv.FormatInt(h.GetRevision(), 10), timestamp(h.GetCreateTime().AsTime()))
+					t.add(h.GetName(), h.GetPath(), strings.Join(h.GetScopes(), ","), strconv.FormatInt(h.GetRevision(), 10), timestamp(h.GetCreateTime().AsTime()))
 				}
 				return t
 			})

@@ -67,13 +67,13 @@ func TestWebhooksAndHooksCommands(t *testing.T) {
 				t.Fatalf("delete: %q", out)
 			}
 		}},
-		{"create hook prints the token once", []string{"hooks", "create", "cms"}, func(t *testing.T, out string) {
-			if !strings.Contains(out, "/v1/hooks/facts/cms") || !strings.Contains(out, "fhk_") {
+		{"create hook prints the token once", []string{"hooks", "create", "cms", "--scope", "deployment/*@eu-1", "--scope", "environment/prod"}, func(t *testing.T, out string) {
+			if !strings.Contains(out, "/v1/hooks/facts/cms") || !strings.Contains(out, "fhk_") || !strings.Contains(out, "deployment/*@eu-1,environment/prod") {
 				t.Fatalf("hooks create:\n%s", out)
 			}
 		}},
 		{"list hooks", []string{"hooks", "list", "-o", "json"}, func(t *testing.T, out string) {
-			if !strings.Contains(out, `"cms"`) || strings.Contains(out, "fhk_") {
+			if !strings.Contains(out, `"cms"`) || strings.Contains(out, "fhk_") || !strings.Contains(out, `"deployment/*@eu-1"`) {
 				t.Fatalf("hooks list:\n%s", out)
 			}
 		}},

@@ -25,7 +25,7 @@ const replicas = `{"project":"shop","key":"replicas","type":"number",
 		         {"conditions":[{"attribute":"tier","operator":"in","values":["pro","team"]}],"variation":"pro"}],
 		"fallthrough":{"rollout":[{"variation":"free","weight":50000},{"variation":"pro","weight":50000}]}}}}`
 
-func putFlag(t *testing.T, c servertest.Clients, doc string) int64 {
+func putFlag(t testing.TB, c servertest.Clients, doc string) int64 {
 	t.Helper()
 	var f flagopsv1.Flag
 	if err := protojson.Unmarshal([]byte(doc), &f); err != nil {

@@ -31,14 +31,14 @@ func TestToConnect(t *testing.T) {
 		{"compacted", errs.New(errs.Compacted, "x"), connect.CodeOutOfRange, "", ""},
 		{"unauthenticated", errs.New(errs.Unauthenticated, "x"), connect.CodeUnauthenticated, "", ""},
 		{"denied", errs.New(errs.Denied, "x"), connect.CodePermissionDenied, "", ""},
-		{"too large", errs.New(errs.TooLarge, "x"), connect.CodeResourceExhausted, "", ""},
+		{"too large", errs.New(errs.TooLarge, "x"), connect.CodeInvalidArgument, "", ""},
 		{"unavailable", errs.New(errs.Unavailable, "x"), connect.CodeUnavailable, "", ""},
 		{"rate limited", errs.New(errs.RateLimited, "x"), connect.CodeResourceExhausted, "", ""},
 		{"canceled", fmt.Errorf("query: %w", context.Canceled), connect.CodeCanceled, "", ""},
 		{"field error, wrapped", fmt.Errorf("put target: %w", errs.Field("target.environment", "environment %q does not exist", "nope")),
 			connect.CodeInvalidArgument, `target.environment: environment "nope" does not exist`, "target.environment"},
 		{"field error of kind TooLarge", &errs.FieldError{Field: "values.a", Rule: "too big", Kind: errs.TooLarge},
-			connect.CodeResourceExhausted, "values.a: too big", "values.a"},
+			connect.CodeInvalidArgument, "values.a: too big", "values.a"},
 		{"connect error passes through", connect.NewError(connect.CodeInvalidArgument, errors.New("unmarshal")), connect.CodeInvalidArgument, "unmarshal", ""},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,7 @@ func TestErrors(t *testing.T) {
 			{"fact value over 64 KiB", func() error {
 				_, err := c.Facts.SetFacts(ctx, req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{"a": value(t, strings.Repeat("x", 70<<10))}}))
 				return err
-			}, connect.CodeResourceExhausted, "values.a", "at most"},
+			}, connect.CodeInvalidArgument, "values.a", "at most"},
 			{"bad scope", func() error {
 				_, err := c.Facts.SetFacts(ctx, req(&flagopsv1.SetFactsRequest{Scope: "cluster/x", Values: map[string]*structpb.Value{"a": value(t, 1)}}))
 				return err
@@ -110,7 +110,7 @@ func TestErrors(t *testing.T) {
 			{"10 MB message", func() error {
 				_, err := c.Facts.SetFacts(ctx, req(&flagopsv1.SetFactsRequest{Scope: "workspace", Values: map[string]*structpb.Value{"a": value(t, big)}}))
 				return err
-			}, connect.CodeResourceExhausted, "", ""},
+			}, connect.CodeInvalidArgument, "", ""},
 			{"malformed Connect JSON", func() error {
 				status, code, err := rawPost("/flagops.v1.FactService/SetFacts", []byte(`{"scope": "workspace", "values": {"a": `))
 				if err != nil {
@@ -128,7 +128,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("a 10 MB body answered HTTP %d", status)
 				}
 				return connect.NewError(codeNamed(code), fmt.Errorf("HTTP %d", status))
-			}, connect.CodeResourceExhausted, "", ""},
+			}, connect.CodeInvalidArgument, "", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

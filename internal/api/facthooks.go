@@ -43,7 +43,7 @@ func FactHookHandler(svc *service.Webhooks, opt Options) http.Handler {
 		name := r.PathValue("hook")
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			fail(errs.New(errs.Unauthenticated, "fact hook %q: send the hook token as Authorization: Bearer TOKEN", name))
+			fail(errs.New(errs.Unauthenticated, "fact hook %s: send the hook token as Authorization: Bearer TOKEN", errs.Quote(name)))
 			return
 		}
 		ws := r.URL.Query().Get("workspace")
@@ -55,8 +55,8 @@ func FactHookHandler(svc *service.Webhooks, opt Options) http.Handler {
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, MaxFactHookBytes+1))
 		if err != nil {
-			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-				fail(&errs.FieldError{Field: "body", Rule: "is too large", Kind: errs.TooLarge})
+			if mb, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+				fail(&errs.FieldError{Field: "body", Rule: fmt.Sprintf("must be at most %d bytes (the server's request limit)", mb.Limit), Kind: errs.TooLarge})
 				return
 			}
 			fail(errs.Field("body", "could not be read"))
@@ -121,7 +121,9 @@ func jsonFieldError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return errs.Field(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		// te.Value is "number 12345…" for a number: name only its kind.
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return errs.Field(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), kind)
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return errs.Field(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`), "is not a field: use deployment or scope, and facts")
@@ -158,12 +160,12 @@ func factHookEntries(items []factHookItem, list bool) ([]domain.FactsEntry, erro
 			p, t, ok := strings.Cut(it.Deployment, "@")
 			sc = domain.DeploymentScope(p, t)
 			if !ok || sc.Validate() != nil {
-				return nil, errs.Field(itemField(i, list, "deployment"), "%q is not a deployment: write PROJECT@TARGET", it.Deployment)
+				return nil, errs.Field(itemField(i, list, "deployment"), "%s is not a deployment: write PROJECT@TARGET", errs.Quote(it.Deployment))
 			}
 		default:
 			var err error
 			if sc, err = domain.ParseScope(it.Scope); err != nil {
-				return nil, errs.Field(itemField(i, list, "scope"), "%q is not a scope: %s", it.Scope, domain.ScopeSyntax)
+				return nil, errs.Field(itemField(i, list, "scope"), "%s is not a scope: %s", errs.Quote(it.Scope), domain.ScopeSyntax)
 			}
 		}
 		if len(it.Facts) == 0 {

@@ -5,11 +5,14 @@
 package api
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -21,6 +24,7 @@ import (
 	"github.com/flagops/flagops/gen/flagops/v1/flagopsv1connect"
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/ratelimit"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/watch"
@@ -65,6 +69,8 @@ type Services struct {
 	Promotions *service.Promotions
 	Secrets    *service.Secrets
 	Access     *service.Access
+	// Apply may be nil: ApplyService is then not mounted.
+	Apply *service.Applier
 }
 
 func (o *Options) defaults() {
@@ -78,11 +84,23 @@ func (o *Options) defaults() {
 // and records.
 func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	opt.defaults()
+	// The request size limit is enforced by limitBody and limitedGzip, not
+	// by connect.WithReadMaxBytes, whose error is resource_exhausted.
+	limit := opt.MaxRequestBytes
+	if limit <= 0 {
+		limit = math.MaxInt64
+	}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{log: opt.Logger, metrics: opt.Metrics, auth: opt.Auth, streams: opt.Streams}),
-		connect.WithReadMaxBytes(int(opt.MaxRequestBytes)),
+		connect.WithCodec(jsonCodecs[0]), connect.WithCodec(jsonCodecs[1]),
+		connect.WithCompression("gzip", func() connect.Decompressor { return &limitedGzip{limit: limit} },
+			func() connect.Compressor { return gzip.NewWriter(nil) }),
 	}
-	mount := func(path string, h http.Handler) { mux.Handle(path, observeRejected(opt, h)) }
+	procs := &procedures{}
+	mount := func(path string, h http.Handler) {
+		procs.add(path)
+		mux.Handle(path, observeRejected(opt, procs, h))
+	}
 	mount(flagopsv1connect.NewCatalogServiceHandler(NewCatalogHandler(svc.Catalog), opts...))
 	mount(flagopsv1connect.NewFactServiceHandler(NewFactHandler(svc.Facts), opts...))
 	mount(flagopsv1connect.NewChangeServiceHandler(NewChangeHandler(svc.Changes, svc.Hub), opts...))
@@ -103,6 +121,9 @@ func Mount(mux *http.ServeMux, svc Services, opt Options) {
 	}
 	mount(flagopsv1connect.NewSecretServiceHandler(NewSecretHandler(svc.Secrets), opts...))
 	mount(flagopsv1connect.NewAccessServiceHandler(NewAccessHandler(svc.Access), opts...))
+	if svc.Apply != nil {
+		mount(flagopsv1connect.NewApplyServiceHandler(NewApplyHandler(svc.Apply), opts...))
+	}
 }
 
 type observedKey struct{}
@@ -117,10 +138,14 @@ func markObserved(ctx context.Context) {
 // observeRejected logs and measures the calls Connect refuses before the
 // interceptor runs (a malformed or oversized message, an unknown method or
 // content type), so that they show in /metrics too. Their code label is
-// "rejected_" and the HTTP status, or the gRPC status code's name.
-func observeRejected(opt Options, next http.Handler) http.Handler {
+// "rejected_" and the HTTP status, or the gRPC status code's name; their
+// procedure label is the path only when it is a registered procedure, and
+// UnknownProcedure otherwise, so made-up paths cannot grow the metrics. It
+// also caps the request body (limitBody).
+func observeRejected(opt Options, procs *procedures, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		limitBody(w, r, opt.MaxRequestBytes)
 		var seen atomic.Bool
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), observedKey{}, &seen)))
@@ -136,8 +161,9 @@ func observeRejected(opt Options, next http.Handler) http.Handler {
 			}
 		}
 		d := time.Since(start)
-		opt.Metrics.observe(r.URL.Path, code, d)
-		opt.Logger.LogAttrs(r.Context(), slog.LevelInfo, "rpc rejected", slog.String("method", r.URL.Path),
+		proc := procs.label(r.URL.Path)
+		opt.Metrics.observe(proc, code, d)
+		opt.Logger.LogAttrs(r.Context(), slog.LevelInfo, "rpc rejected", slog.String("method", proc),
 			slog.String("code", code), slog.Duration("duration", d), slog.String("request_id", requestIDFrom(r.Context())))
 	})
 }
@@ -220,10 +246,16 @@ func Route(route string, opt Options, next http.Handler) http.Handler {
 }
 
 // writeError answers a plain route's error as Connect does: the HTTP status
-// Connect uses for the code, and {"code", "message"} as JSON.
+// Connect uses for the code, and {"code", "message"} as JSON. A size limit
+// is the exception: Connect's invalid_argument with HTTP 413, so a plain
+// HTTP client learns it must send less, not retry.
 func writeError(w http.ResponseWriter, ce *connect.Error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatus(ce.Code()))
+	status := httpStatus(ce.Code())
+	if errors.Is(ce, errs.TooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	w.WriteHeader(status)
 	out := map[string]string{"code": ce.Code().String(), "message": ce.Message()}
 	// A field error names its field on its own, for clients that branch on it.
 	for _, d := range ce.Details() {

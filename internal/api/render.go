@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/errs"
@@ -23,8 +24,8 @@ func RenderBundle(svc *render.Service, opt Options) http.Handler {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				err = &errs.FieldError{Rule: "request body too large", Kind: errs.TooLarge}
+			if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				err = &errs.FieldError{Field: "body", Rule: "must be at most " + strconv.FormatInt(mb.Limit, 10) + " bytes (the server's request limit)", Kind: errs.TooLarge}
 			} else {
 				err = errs.Field("body", "not a bundle request: %v", err)
 			}

@@ -43,7 +43,7 @@ const FactHookPath = "/v1/hooks/facts/"
 
 func factHookOut(h domain.FactHook) *flagopsv1.FactHook {
 	return &flagopsv1.FactHook{Workspace: h.Workspace, Name: h.Name, Revision: h.Revision,
-		CreateTime: timeOut(h.CreatedAt), Path: FactHookPath + h.Name}
+		CreateTime: timeOut(h.CreatedAt), Path: FactHookPath + h.Name, Scopes: h.Scopes}
 }
 
 func (h *WebhookHandler) CreateWebhook(ctx context.Context, req *connect.Request[flagopsv1.CreateWebhookRequest]) (*connect.Response[flagopsv1.CreateWebhookResponse], error) {
@@ -108,7 +108,7 @@ func (h *WebhookHandler) Redeliver(ctx context.Context, req *connect.Request[fla
 }
 
 func (h *WebhookHandler) CreateFactHook(ctx context.Context, req *connect.Request[flagopsv1.CreateFactHookRequest]) (*connect.Response[flagopsv1.CreateFactHookResponse], error) {
-	fh, tok, err := h.svc.CreateFactHook(ctx, req.Msg.GetWorkspace(), req.Msg.GetName())
+	fh, tok, err := h.svc.CreateFactHook(ctx, req.Msg.GetWorkspace(), req.Msg.GetName(), req.Msg.GetScopes())
 	if err != nil {
 		return nil, err
 	}

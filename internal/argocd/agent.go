@@ -3,11 +3,11 @@ package argocd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,9 +15,11 @@ import (
 	"github.com/flagops/flagops/internal/render"
 )
 
-// The labels that put an Application under the agent: it manages the
-// Applications labelled with its target, and renders them as the
-// deployment PROJECT@TARGET.
+// The labels that put an Application under an agent: the agent of TARGET
+// manages the Applications labelled flagops.dev/target=TARGET, and renders
+// each as the deployment PROJECT@TARGET of its flagops.dev/project label.
+// Without labels, an Application whose name is a project's is that
+// project's (see Config.Projects); the labels override the name.
 const (
 	LabelProject = "flagops.dev/project"
 	LabelTarget  = "flagops.dev/target"
@@ -29,12 +31,13 @@ type Bundles interface {
 }
 
 // Applications is the part of Argo CD's API the agent uses; *Client
-// implements it.
+// implements it. Implementations must be safe for concurrent use: the
+// agent works on several Applications at once.
 type Applications interface {
 	List(ctx context.Context, selector string) ([]*Application, error)
-	Get(ctx context.Context, name, refresh string) (*Application, error)
-	Update(ctx context.Context, app *Application) (*Application, error)
-	Sync(ctx context.Context, name string) error
+	Get(ctx context.Context, key AppKey, refresh string) (*Application, error)
+	Patch(ctx context.Context, key AppKey, ops []PatchOp) (*Application, error)
+	Sync(ctx context.Context, key AppKey) error
 }
 
 // Change is what the agent reads of a change-log entry.
@@ -55,49 +58,80 @@ type ChangeFeed interface {
 	Revision(ctx context.Context) (int64, error)
 }
 
-// VersionReporter records what Argo CD actually runs for a deployment. The
-// versions branch provides the RPC behind it; until then it may be nil.
+// ProjectLister lists a workspace's project names; Projects implements it
+// over the CatalogService.
+type ProjectLister interface {
+	Projects(ctx context.Context, ws string) ([]string, error)
+}
+
+// VersionReporter records what Argo CD actually runs for a deployment. It
+// is called from several goroutines.
 type VersionReporter interface {
 	ReportDeployed(ctx context.Context, r DeployedReport) error
 }
 
 // DeployedReport is the state of one deployment as its Application shows
-// it. Version is the Application's version field when Argo CD reports it
-// Synced, else "" (not known to be deployed).
+// it.
 type DeployedReport struct {
 	Workspace, Project, Target string
-	Application                string
-	Version                    string
-	SyncStatus                 string
-	HealthStatus               string
-	// Revision is status.sync.revision (the commit Argo CD synced).
-	Revision string
+	// Application is the Application's key, NAMESPACE/NAME.
+	Application string
+	// Version is the version field as Argo CD last compared it
+	// (status.sync.comparedTo) while it says Synced, which right after a
+	// write is still the old version; for a failed sync it is the version
+	// the sync tried (spec). "" when not known to be deployed.
+	Version      string
+	SyncStatus   string
+	HealthStatus string
+	// OperationPhase and OperationMessage are status.operationState's:
+	// Failed or Error is a failed sync.
+	OperationPhase, OperationMessage string
+	// Revision is status.sync.revision (the commit Argo CD synced), and
+	// Revisions status.sync.revisions for a multi-source Application.
+	Revision  string
+	Revisions []string
 	// Images is status.summary.images.
 	Images []string
+}
+
+// SyncFailed reports whether the last sync ended in Failed or Error.
+func (r DeployedReport) SyncFailed() bool {
+	return r.OperationPhase == PhaseFailed || r.OperationPhase == PhaseError
 }
 
 // Config configures an Agent. Target is required.
 type Config struct {
 	Workspace string // default "default"
 	Target    string
-	// Selector lists the Applications to manage (default
-	// "flagops.dev/target=TARGET"); each must carry both labels. Ignored
-	// when Static is set.
+	// Selector narrows the Applications listed (a label selector; default
+	// none: every Application the token can see, in AppNamespace only
+	// when the client is limited to it). Ignored when Static is set.
 	Selector string
-	// Static maps Application names to projects, instead of labels.
-	Static map[string]string
+	// Static names the Applications to manage and their projects,
+	// instead of labels and names.
+	Static map[AppKey]string
+	// Projects, when set, lists flagops' projects so that an Application
+	// without flagops labels whose name is a project's is managed as that
+	// project on Target. Labels and Static override it.
+	Projects ProjectLister
 	// VersionField is where an Application holds the version; its zero
 	// value turns version sync off.
 	VersionField VersionField
 	// SyncAfterUpdate asks Argo CD to sync an Application after the agent
-	// changed its version.
+	// changed its version; a sync Argo CD refuses (another operation
+	// runs) is asked again on every status tick until it is accepted.
 	SyncAfterUpdate bool
 	// RefreshOnStart hard-refreshes every managed Application once at start:
 	// the agent cannot know what changed while it was not running.
 	RefreshOnStart bool
-	// StatusInterval is how often Applications are re-listed and their
-	// status reported (default 30s).
+	// StatusInterval is how often Applications are re-listed, their
+	// status reported and failed steps retried (default 30s).
 	StatusInterval time.Duration
+	// Parallelism is how many Applications are worked on at once (default
+	// 4). Each Application has its own worker, so a slow one (a hard
+	// refresh waiting for Argo CD's controller) holds one slot, never the
+	// others' turn.
+	Parallelism int
 	// MinBackoff and MaxBackoff bound the wait before reconnecting to
 	// flagops (defaults 500ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
@@ -105,7 +139,8 @@ type Config struct {
 }
 
 // Agent keeps the Applications of one target in step with flagops. Run it
-// once; its state is owned by the Run goroutine.
+// once. The Run goroutine owns the event loop; each managed Application
+// has a worker goroutine of its own.
 type Agent struct {
 	cfg      Config
 	feed     ChangeFeed
@@ -114,20 +149,18 @@ type Agent struct {
 	reporter VersionReporter
 	log      *slog.Logger
 
-	apps    map[string]*managed // by Application name
-	handled atomic.Int64
-	ready   chan struct{}
-}
+	sem      chan struct{} // one token per Application being worked on
+	progress chan struct{} // a worker finished something; wakes Run
+	lastRev  atomic.Int64  // the newest revision handed to the workers
+	handled  atomic.Int64  // what Handled last returned: never goes back
+	ready    chan struct{}
 
-// managed is one Application the agent keeps in step.
-type managed struct {
-	name, project, target string
-	env                   string // from the bundle; "" until fetched
-	hash                  string // last inputsHash seen; "" until fetched
-	// pending is set when a hard refresh failed; it is retried on the next
-	// change or status tick, even if the hash does not move again.
-	pending bool
-	report  *DeployedReport
+	// mu guards apps; it is never held across I/O. Lock order: mu, then
+	// a managed's mu.
+	mu   sync.Mutex
+	apps map[AppKey]*managed
+	wctx context.Context // the workers' parent, Run's context
+	wg   sync.WaitGroup  // the workers
 }
 
 // New returns an agent; reporter may be nil.
@@ -138,11 +171,11 @@ func New(cfg Config, feed ChangeFeed, bundles Bundles, argo Applications, report
 	if cfg.Workspace == "" {
 		cfg.Workspace = "default"
 	}
-	if cfg.Selector == "" {
-		cfg.Selector = LabelTarget + "=" + cfg.Target
-	}
 	if cfg.StatusInterval <= 0 {
 		cfg.StatusInterval = 30 * time.Second
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 4
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
@@ -153,16 +186,35 @@ func New(cfg Config, feed ChangeFeed, bundles Bundles, argo Applications, report
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Agent{cfg: cfg, feed: feed, bundles: bundles, argo: argo, reporter: reporter, log: cfg.Logger,
-		apps: map[string]*managed{}, ready: make(chan struct{})}, nil
+	a := &Agent{cfg: cfg, feed: feed, bundles: bundles, argo: argo, reporter: reporter, log: cfg.Logger,
+		sem: make(chan struct{}, cfg.Parallelism), progress: make(chan struct{}, 1),
+		apps: map[AppKey]*managed{}, ready: make(chan struct{})}
+	a.handled.Store(-1) // nothing yet, not even revision 0
+	return a, nil
 }
 
 // Ready is closed once the agent has reconciled every Application and
 // follows the change log.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-// Handled returns the last revision the agent has acted on.
-func (a *Agent) Handled() int64 { return a.handled.Load() }
+// Handled returns the last revision the agent has acted on: every
+// Application that revision concerned has been reconciled since.
+func (a *Agent) Handled() int64 {
+	h := a.lastRev.Load()
+	a.mu.Lock()
+	for _, m := range a.apps {
+		if o, ok := m.oldestPending(); ok && o-1 < h {
+			h = o - 1
+		}
+	}
+	a.mu.Unlock()
+	for {
+		cur := a.handled.Load()
+		if h <= cur || a.handled.CompareAndSwap(cur, h) {
+			return max(h, cur)
+		}
+	}
+}
 
 // event is one revision of the log, or a request to reconcile everything
 // (after the log was compacted under the agent).
@@ -174,8 +226,11 @@ type event struct {
 
 // Run reconciles every managed Application, then follows the change log
 // until ctx ends, reconnecting with backoff and resuming from the last
-// revision received. It returns nil when ctx ends.
+// revision received. It returns nil when ctx ends, once its workers have
+// stopped.
 func (a *Agent) Run(ctx context.Context) error {
+	a.wctx = ctx
+	defer a.stopAll()
 	from, err := a.start(ctx)
 	if err != nil {
 		return err
@@ -184,20 +239,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	go a.follow(ctx, from, events)
 	tick := time.NewTicker(a.cfg.StatusInterval)
 	defer tick.Stop()
+	following := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			a.handle(ctx, ev)
+			a.handle(ev)
+			following = true
 		case <-tick.C:
 			a.poll(ctx)
+		case <-a.progress:
+		}
+		if following && a.Handled() >= from {
+			select {
+			case <-a.ready:
+			default:
+				close(a.ready)
+			}
 		}
 	}
 }
 
-// start waits for flagops and Argo CD to answer, then reconciles every
-// Application and returns the revision to follow from.
+// start waits for flagops and Argo CD to answer, then has every
+// Application reconciled, and returns the revision to follow from.
 func (a *Agent) start(ctx context.Context) (int64, error) {
 	var from int64
 	err := a.retry(ctx, "start", func() error {
@@ -210,8 +275,9 @@ func (a *Agent) start(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	a.lastRev.Store(from)
 	for _, m := range a.sorted() {
-		a.reconcile(ctx, m, a.cfg.RefreshOnStart)
+		m.request(from, true, work{reconcile: true, force: a.cfg.RefreshOnStart})
 	}
 	return from, nil
 }
@@ -274,22 +340,131 @@ func (a *Agent) follow(ctx context.Context, from int64, events chan<- event) {
 	}
 }
 
-// handle acts on one revision: every Application the changes can affect is
-// reconciled.
-func (a *Agent) handle(ctx context.Context, ev event) {
+// handle hands one revision to the workers of every Application the
+// changes can affect.
+func (a *Agent) handle(ev event) {
 	for _, m := range a.sorted() {
-		if ev.all || slices.ContainsFunc(ev.changes, func(c Change) bool { return m.affectedBy(c) }) {
-			a.reconcile(ctx, m, false)
+		if ev.all || slices.ContainsFunc(ev.changes, m.affectedBy) {
+			m.request(ev.rev, true, work{reconcile: true})
 		}
 	}
-	if ev.rev > a.handled.Load() {
-		a.handled.Store(ev.rev)
+	if ev.rev > a.lastRev.Load() {
+		a.lastRev.Store(ev.rev)
 	}
-	select {
-	case <-a.ready:
-	default:
-		close(a.ready)
+}
+
+// poll re-lists the Applications (new ones are reconciled) and has every
+// worker report its status and retry what failed.
+func (a *Agent) poll(ctx context.Context) {
+	if err := a.discover(ctx); err != nil {
+		a.log.Warn("argocd agent: list applications", "err", err)
 	}
+	for _, m := range a.sorted() {
+		m.request(0, false, work{poll: true})
+	}
+}
+
+// discover lists the managed Applications, starting a worker for each new
+// one (which reconciles it) and stopping those of Applications gone or
+// moved to another project.
+func (a *Agent) discover(ctx context.Context) error {
+	found, err := a.find(ctx)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, project := range found {
+		if m, ok := a.apps[key]; ok && m.project == project {
+			continue
+		} else if ok {
+			m.cancel()
+		}
+		m := a.startWorker(key, project)
+		a.apps[key] = m
+		m.request(0, false, work{reconcile: true})
+	}
+	for key, m := range a.apps {
+		if _, ok := found[key]; !ok {
+			m.cancel()
+			delete(a.apps, key)
+		}
+	}
+	return nil
+}
+
+// find returns the Applications this agent manages and their projects:
+// those of Static; else those labelled for this target (their project
+// label, or their name), those labelled with a project and no target, and
+// unlabelled ones named like a project.
+func (a *Agent) find(ctx context.Context) (map[AppKey]string, error) {
+	found := map[AppKey]string{}
+	if a.cfg.Static != nil {
+		for key, project := range a.cfg.Static {
+			found[key] = project
+		}
+		return found, nil
+	}
+	apps, err := a.argo.List(ctx, a.cfg.Selector)
+	if err != nil {
+		return nil, err
+	}
+	var projects map[string]bool
+	isProject := func(name string) bool {
+		if a.cfg.Projects == nil {
+			return false
+		}
+		if projects == nil {
+			names, err := a.cfg.Projects.Projects(ctx, a.cfg.Workspace)
+			if err != nil {
+				a.log.Warn("argocd agent: list projects; Applications are matched by labels only this time", "err", err)
+			}
+			projects = map[string]bool{}
+			for _, n := range names {
+				projects[n] = true
+			}
+		}
+		return projects[name]
+	}
+	for _, app := range apps {
+		p, t := app.Metadata.Labels[LabelProject], app.Metadata.Labels[LabelTarget]
+		switch {
+		case t != "" && t != a.cfg.Target:
+			continue // another target's
+		case p != "":
+			found[app.Key()] = p
+		case isProject(app.Metadata.Name):
+			found[app.Key()] = app.Metadata.Name
+		case t != "":
+			a.log.Warn("argocd agent: application labelled for this target has no project label and is not named like a project; skipped",
+				"application", app.Key().String())
+		}
+	}
+	return found, nil
+}
+
+// sorted returns the managed Applications by key, so that work is handed
+// out in a stable order.
+func (a *Agent) sorted() []*managed {
+	a.mu.Lock()
+	out := make([]*managed, 0, len(a.apps))
+	for _, m := range a.apps {
+		out = append(out, m)
+	}
+	a.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].key.String() < out[j].key.String() })
+	return out
+}
+
+// stopAll stops every worker and waits for them.
+func (a *Agent) stopAll() {
+	a.mu.Lock()
+	for key, m := range a.apps {
+		m.cancel()
+		delete(a.apps, key)
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
 }
 
 // affectedBy reports whether a change can alter m's bundle. A fact change
@@ -305,162 +480,9 @@ func (m *managed) affectedBy(c Change) bool {
 	case "workspace", "target/" + m.target, "project/" + m.project, "deployment/" + m.project + "@" + m.target:
 		return true
 	}
-	if m.env == "" {
+	env := m.environment()
+	if env == "" {
 		return true // not fetched yet: cannot tell
 	}
-	return scope == "environment/"+m.env || scope == "project/"+m.project+"@"+m.env
-}
-
-// reconcile fetches m's bundle and brings its Application in step: the
-// version first (an update makes Argo CD render anyway), then a hard
-// refresh when the inputs moved. Failures are logged and retried on the
-// next change or status tick.
-func (a *Agent) reconcile(ctx context.Context, m *managed, forceRefresh bool) {
-	log := a.log.With("application", m.name, "deployment", m.project+"@"+m.target)
-	b, err := a.bundles.Fetch(ctx, &render.BundleRequest{Workspace: a.cfg.Workspace, Project: m.project, Target: m.target})
-	if err != nil {
-		log.Warn("argocd agent: fetch bundle", "err", err)
-		return
-	}
-	m.env = b.Deployment.Environment
-	changed := m.hash != "" && m.hash != b.InputsHash
-	m.hash = b.InputsHash
-	updated := false
-	if a.cfg.VersionField.Kind != "" && b.Version != nil && b.Version.Desired != "" {
-		if updated, err = a.syncVersion(ctx, m, b.Version.Desired); err != nil {
-			log.Warn("argocd agent: set version", "version", b.Version.Desired, "err", err)
-		}
-	}
-	if updated {
-		// A new spec makes Argo CD render again anyway.
-		m.pending = false
-		return
-	}
-	if changed || forceRefresh || m.pending {
-		app, err := a.argo.Get(ctx, m.name, "hard")
-		if err != nil {
-			log.Warn("argocd agent: hard refresh", "err", err)
-			m.pending = true
-			return
-		}
-		m.pending = false
-		log.Info("argocd agent: hard refresh requested", "revision", b.Revision, "inputs_changed", changed)
-		a.report(ctx, m, app)
-	}
-}
-
-// syncVersion writes version into m's Application when it holds another,
-// and syncs when configured. It reports whether it wrote.
-func (a *Agent) syncVersion(ctx context.Context, m *managed, version string) (bool, error) {
-	app, err := a.argo.Get(ctx, m.name, "")
-	if err != nil {
-		return false, err
-	}
-	a.report(ctx, m, app)
-	if a.cfg.VersionField.Get(app) == version {
-		return false, nil
-	}
-	next, err := a.cfg.VersionField.Set(app, version)
-	if err != nil {
-		return false, err
-	}
-	if _, err := a.argo.Update(ctx, next); err != nil {
-		return false, err
-	}
-	a.log.Info("argocd agent: version set", "application", m.name, "field", a.cfg.VersionField.String(),
-		"from", a.cfg.VersionField.Get(app), "to", version)
-	if a.cfg.SyncAfterUpdate {
-		if err := a.argo.Sync(ctx, m.name); err != nil {
-			return true, err
-		}
-	}
-	return true, nil
-}
-
-// poll re-lists the Applications (new ones are reconciled) and reports the
-// status of each.
-func (a *Agent) poll(ctx context.Context) {
-	if err := a.discover(ctx); err != nil {
-		a.log.Warn("argocd agent: list applications", "err", err)
-	}
-	for _, m := range a.sorted() {
-		if m.hash == "" || m.pending {
-			a.reconcile(ctx, m, false)
-			continue
-		}
-		app, err := a.argo.Get(ctx, m.name, "")
-		if err != nil {
-			a.log.Warn("argocd agent: read application", "application", m.name, "err", err)
-			continue
-		}
-		a.report(ctx, m, app)
-	}
-}
-
-// report sends m's deployed state when it differs from the last report.
-func (a *Agent) report(ctx context.Context, m *managed, app *Application) {
-	if a.reporter == nil {
-		return
-	}
-	r := DeployedReport{Workspace: a.cfg.Workspace, Project: m.project, Target: m.target, Application: m.name,
-		SyncStatus: app.Status.Sync.Status, HealthStatus: app.Status.Health.Status,
-		Revision: app.Status.Sync.Revision, Images: app.Status.Summary.Images}
-	if r.SyncStatus == "Synced" && a.cfg.VersionField.Kind != "" {
-		r.Version = a.cfg.VersionField.Get(app)
-	}
-	if m.report != nil && fmt.Sprint(*m.report) == fmt.Sprint(r) {
-		return
-	}
-	if err := a.reporter.ReportDeployed(ctx, r); err != nil {
-		a.log.Warn("argocd agent: report deployed version", "application", m.name, "err", err)
-		return
-	}
-	m.report = &r
-}
-
-// discover lists the managed Applications, keeping the state of those
-// already known and dropping those gone.
-func (a *Agent) discover(ctx context.Context) error {
-	found := map[string][2]string{}
-	if a.cfg.Static != nil {
-		for name, project := range a.cfg.Static {
-			found[name] = [2]string{project, a.cfg.Target}
-		}
-	} else {
-		apps, err := a.argo.List(ctx, a.cfg.Selector)
-		if err != nil {
-			return err
-		}
-		for _, app := range apps {
-			p, t := app.Metadata.Labels[LabelProject], app.Metadata.Labels[LabelTarget]
-			if p == "" || t != a.cfg.Target {
-				a.log.Warn("argocd agent: application selected without both labels for this target; skipped",
-					"application", app.Metadata.Name, "project", p, "target", t)
-				continue
-			}
-			found[app.Metadata.Name] = [2]string{p, t}
-		}
-	}
-	for name, pt := range found {
-		if m, ok := a.apps[name]; !ok || m.project != pt[0] {
-			a.apps[name] = &managed{name: name, project: pt[0], target: pt[1]}
-		}
-	}
-	for name := range a.apps {
-		if _, ok := found[name]; !ok {
-			delete(a.apps, name)
-		}
-	}
-	return nil
-}
-
-// sorted returns the managed Applications by name, so that work is done in
-// a stable order.
-func (a *Agent) sorted() []*managed {
-	out := make([]*managed, 0, len(a.apps))
-	for _, m := range a.apps {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return scope == "environment/"+env || scope == "project/"+m.project+"@"+env
 }

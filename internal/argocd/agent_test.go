@@ -2,7 +2,9 @@ package argocd_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,8 +93,8 @@ func waitHandled(t *testing.T, ag *argocd.Agent, rev int64) {
 // bundle hard-refreshes that deployment's Application, once, and no other.
 func TestHardRefreshOnFactChange(t *testing.T) {
 	s, c := estate(t)
-	argo := newFakeArgo(t, app("shop-eu-1", "shop", "eu-1", "1.4.0"), app("cart-eu-1", "cart", "eu-1", "2.0.0"),
-		app("shop-us-1", "shop", "us-1", "1.4.0"))
+	argo := newFakeArgo(t, pluginApp("shop-eu-1", "shop", "eu-1", "1.4.0"), pluginApp("cart-eu-1", "cart", "eu-1", "2.0.0"),
+		pluginApp("shop-us-1", "shop", "us-1", "1.4.0"))
 	ag, err := argocd.New(argocd.Config{Target: "eu-1", StatusInterval: time.Hour, MinBackoff: 10 * time.Millisecond, Logger: servertest.Logger()},
 		&argocd.Feed{Changes: servertest.NewClients(servertest.HTTP1Client(), s.URL()).Changes},
 		&render.Client{BaseURL: s.URL(), Token: servertest.AdminToken(s.URL())},
@@ -110,13 +112,13 @@ func TestHardRefreshOnFactChange(t *testing.T) {
 		value      any
 		want       []string
 	}{
-		{"deployment fact", "deployment/shop@eu-1", "tier", "pro", []string{"shop-eu-1:hard"}},
-		{"same deployment again", "deployment/shop@eu-1", "tier", "enterprise", []string{"shop-eu-1:hard"}},
+		{"deployment fact", "deployment/shop@eu-1", "tier", "pro", []string{"argocd/shop-eu-1:hard"}},
+		{"same deployment again", "deployment/shop@eu-1", "tier", "enterprise", []string{"argocd/shop-eu-1:hard"}},
 		{"another target's deployment", "deployment/shop@us-1", "tier", "pro", nil},
 		{"another target", "target/us-1", "zone", "b", nil},
-		{"a project", "project/cart", "owner", "team-c", []string{"cart-eu-1:hard"}},
-		{"the environment", "environment/prod", "region", "eu", []string{"cart-eu-1:hard", "shop-eu-1:hard"}},
-		{"the target", "target/eu-1", "zone", "a", []string{"cart-eu-1:hard", "shop-eu-1:hard"}},
+		{"a project", "project/cart", "owner", "team-c", []string{"argocd/cart-eu-1:hard"}},
+		{"the environment", "environment/prod", "region", "eu", []string{"argocd/cart-eu-1:hard", "argocd/shop-eu-1:hard"}},
+		{"the target", "target/eu-1", "zone", "a", []string{"argocd/cart-eu-1:hard", "argocd/shop-eu-1:hard"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _, _ := argo.snapshot()
@@ -169,20 +171,43 @@ func (f *fakeFeed) Revision(context.Context) (int64, error) {
 type fakeBundles struct {
 	mu      sync.Mutex
 	desired map[string]string // by project@target
+	facts   map[string]int    // a fact per project@target, so tests move the inputs
+	fetched []string          // project@target of every fetch
 }
 
 func (f *fakeBundles) Fetch(_ context.Context, req *render.BundleRequest) (*render.Bundle, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := &render.Bundle{Deployment: render.Deployment{Workspace: "default", Project: req.Project, Environment: "prod", Target: req.Target}}
-	if v, ok := f.desired[req.Project+"@"+req.Target]; ok {
+	dep := req.Project + "@" + req.Target
+	f.fetched = append(f.fetched, dep)
+	b := &render.Bundle{Deployment: render.Deployment{Workspace: "default", Project: req.Project, Environment: "prod", Target: req.Target},
+		Facts: map[string]json.RawMessage{"n": json.RawMessage(strconv.Itoa(f.facts[dep]))}}
+	if v, ok := f.desired[dep]; ok {
 		b.Version = &render.Version{Desired: v}
 	}
 	b.InputsHash, _ = render.InputsHash(b.Facts, b.Flags, b.Version)
 	return b, nil
 }
 
-func (f *fakeBundles) set(dep, v string) {
+// touch moves the inputs of a deployment without changing its version.
+func (f *fakeBundles) touch(dep string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.facts == nil {
+		f.facts = map[string]int{}
+	}
+	f.facts[dep]++
+}
+
+func (f *fakeBundles) deployments() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Clone(f.fetched)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (f *fakeBundles) set(dep string, v string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.desired[dep] = v
@@ -200,25 +225,66 @@ func (f *fakeReporter) ReportDeployed(_ context.Context, r argocd.DeployedReport
 	return nil
 }
 
-// TestVersionSync: a version change (the change kind the versions branch
-// will write) makes the agent set the configured field of that
-// deployment's Application, sync it, and leave the others alone.
+// lastOf returns the last report of an Application.
+func (f *fakeReporter) lastOf(app string) (argocd.DeployedReport, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.reports) - 1; i >= 0; i-- {
+		if f.reports[i].Application == app {
+			return f.reports[i], true
+		}
+	}
+	return argocd.DeployedReport{}, false
+}
+
+// all returns every report of an Application.
+func (f *fakeReporter) all(app string) []argocd.DeployedReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []argocd.DeployedReport
+	for _, r := range f.reports {
+		if r.Application == app {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestVersionSync: a version change (the change kind the versions service
+// writes) makes the agent patch the configured field of that deployment's
+// Application, sync it, and leave the others alone, for each kind of field
+// on the kind of source that holds it.
 func TestVersionSync(t *testing.T) {
 	for _, tc := range []struct {
 		field string
+		app   func(name, project, target, tag string) map[string]any
 		read  func(src map[string]any) any
 		want  any
 	}{
-		{"helm:image.tag", func(src map[string]any) any {
+		{"helm:image.tag", helmApp, func(src map[string]any) any {
 			return src["helm"].(map[string]any)["parameters"].([]any)[0].(map[string]any)["value"]
 		}, "1.5.0"},
-		{"targetRevision", func(src map[string]any) any { return src["targetRevision"] }, "1.5.0"},
-		{"kustomize:registry.example.com:5000/shop", func(src map[string]any) any {
+		{"targetRevision", helmApp, func(src map[string]any) any { return src["targetRevision"] }, "1.5.0"},
+		{"kustomize:registry.example.com:5000/shop", kustomizeApp, func(src map[string]any) any {
 			return src["kustomize"].(map[string]any)["images"].([]any)[0]
 		}, "registry.example.com:5000/shop:1.5.0"},
+		{"plugin:version", pluginApp, func(src map[string]any) any {
+			return src["plugin"].(map[string]any)["parameters"].([]any)[1].(map[string]any)["string"]
+		}, "1.5.0"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
-			argo := newFakeArgo(t, app("shop-eu-1", "shop", "eu-1", "1.4.0"), app("cart-eu-1", "cart", "eu-1", "2.0.0"))
+			argo := newFakeArgo(t, tc.app("shop-eu-1", "shop", "eu-1", "1.4.0"), tc.app("cart-eu-1", "cart", "eu-1", "2.0.0"))
 			field, err := argocd.ParseVersionField(tc.field)
 			if err != nil {
 				t.Fatal(err)
@@ -235,27 +301,29 @@ func TestVersionSync(t *testing.T) {
 			bundles.set("shop@eu-1", "1.5.0")
 			feed.events <- argocd.Change{Kind: "version", Key: "shop@prod"}
 			waitHandled(t, ag, 1)
-			refreshes, updates, syncs := argo.snapshot()
-			if !slices.Equal(updates, []string{"shop-eu-1"}) || !slices.Equal(syncs, []string{"shop-eu-1"}) || len(refreshes) != 0 {
-				t.Errorf("updates %v, syncs %v, refreshes %v; want shop-eu-1 updated and synced only", updates, syncs, refreshes)
+			_, writes, syncs := argo.snapshot()
+			if !slices.Equal(writes, []string{"argocd/shop-eu-1:PATCH"}) || !slices.Equal(syncs, []string{"argocd/shop-eu-1"}) {
+				t.Errorf("writes %v, syncs %v; want argocd/shop-eu-1 patched and synced only", writes, syncs)
 			}
-			if got := tc.read(argo.source("shop-eu-1")); got != tc.want {
+			if r := argo.rejections(); len(r) != 0 {
+				t.Errorf("Argo CD refused writes: %v", r)
+			}
+			if got := tc.read(argo.source("argocd/shop-eu-1")); got != tc.want {
 				t.Errorf("field %s = %v, want %v", tc.field, got, tc.want)
 			}
-			if src := argo.source("shop-eu-1"); src["repoURL"] != "https://git.example.com/apps.git" || src["plugin"] == nil {
-				t.Errorf("the update lost fields of spec.source: %v", src)
+			if src := argo.source("argocd/shop-eu-1"); src["repoURL"] != "https://git.example.com/apps.git" || src["path"] == nil {
+				t.Errorf("the patch lost fields of spec.source: %v", src)
 			}
 			// The same version again changes nothing.
 			feed.events <- argocd.Change{Kind: "version", Key: "shop@prod"}
 			waitHandled(t, ag, 2)
-			if _, updates, _ := argo.snapshot(); len(updates) != 1 {
-				t.Errorf("updates %v after an unchanged version; want one", updates)
+			if _, writes, _ := argo.snapshot(); len(writes) != 1 {
+				t.Errorf("writes %v after an unchanged version; want one", writes)
 			}
-			rep.mu.Lock()
-			defer rep.mu.Unlock()
-			if len(rep.reports) == 0 || rep.reports[0].SyncStatus != "Synced" || rep.reports[0].HealthStatus != "Healthy" {
-				t.Errorf("reports %+v; want the deployed state of the Applications", rep.reports)
-			}
+			waitFor(t, "the synced version reported", func() bool {
+				r, ok := rep.lastOf("argocd/shop-eu-1")
+				return ok && r.Version == "1.5.0" && r.SyncStatus == "Synced" && r.HealthStatus == "Healthy"
+			})
 		})
 	}
 }
@@ -263,7 +331,7 @@ func TestVersionSync(t *testing.T) {
 // TestRefreshRetried: a hard refresh Argo CD refused is asked again on the
 // next status tick, though the inputs did not move again.
 func TestRefreshRetried(t *testing.T) {
-	argo := newFakeArgo(t, app("shop-eu-1", "shop", "eu-1", "1.4.0"))
+	argo := newFakeArgo(t, pluginApp("shop-eu-1", "shop", "eu-1", "1.4.0"))
 	argo.failRefreshes = 1
 	feed := &fakeFeed{events: make(chan argocd.Change)}
 	bundles := &fakeBundles{desired: map[string]string{}}
@@ -282,7 +350,7 @@ func TestRefreshRetried(t *testing.T) {
 		if len(refreshes) > 0 {
 			time.Sleep(100 * time.Millisecond) // a few more ticks must not refresh again
 			refreshes, updates, _ = argo.snapshot()
-			if !slices.Equal(refreshes, []string{"shop-eu-1:hard"}) || len(updates) != 0 {
+			if !slices.Equal(refreshes, []string{"argocd/shop-eu-1:hard"}) || len(updates) != 0 {
 				t.Errorf("refreshes %v, updates %v; want one hard refresh", refreshes, updates)
 			}
 			return

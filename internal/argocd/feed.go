@@ -2,6 +2,7 @@ package argocd
 
 import (
 	"context"
+	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -67,4 +68,30 @@ func fromConnect(err error) error {
 		return errs.New(errs.Denied, "%v", err)
 	}
 	return errs.New(errs.Unavailable, "%v", err)
+}
+
+// Projects is a ProjectLister over flagops' CatalogService (ListProjects,
+// which needs catalog read in the workspace).
+type Projects struct {
+	Catalog flagopsv1connect.CatalogServiceClient
+}
+
+var _ ProjectLister = (*Projects)(nil)
+
+// Projects returns the names of the workspace's projects, every page.
+func (p *Projects) Projects(ctx context.Context, ws string) ([]string, error) {
+	var names []string
+	token := ""
+	for {
+		resp, err := p.Catalog.ListProjects(ctx, connect.NewRequest(&flagopsv1.ListProjectsRequest{Workspace: ws, PageSize: 500, PageToken: token}))
+		if err != nil {
+			return nil, fmt.Errorf("list projects: %w", fromConnect(err))
+		}
+		for _, pr := range resp.Msg.GetProjects() {
+			names = append(names, pr.GetMeta().GetName())
+		}
+		if token = resp.Msg.GetNextPageToken(); token == "" {
+			return names, nil
+		}
+	}
 }

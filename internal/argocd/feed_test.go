@@ -68,7 +68,7 @@ func TestFollowResumes(t *testing.T) {
 		}, []int64{3, 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			argo := newFakeArgo(t, app("shop-eu-1", "shop", "eu-1", "1.4.0"))
+			argo := newFakeArgo(t, pluginApp("shop-eu-1", "shop", "eu-1", "1.4.0"))
 			feed := &scriptedFeed{rev: 3, script: tc.script}
 			ag, err := argocd.New(argocd.Config{Target: "eu-1", StatusInterval: time.Hour, MinBackoff: time.Millisecond, Logger: servertest.Logger()},
 				feed, &fakeBundles{desired: map[string]string{}}, &argocd.Client{BaseURL: argo.srv.URL, Token: argoToken}, nil)

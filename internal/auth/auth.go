@@ -118,9 +118,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (Princi
 	now := a.now()
 	switch {
 	case !k.RevokedAt.IsZero():
-		return Principal{}, errs.New(errs.Unauthenticated, "API key %q was revoked", k.Name)
+		return Principal{}, errs.New(errs.Unauthenticated, "API key %s was revoked", errs.Quote(k.Name))
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
-		return Principal{}, errs.New(errs.Unauthenticated, "API key %q expired at %s", k.Name, k.ExpiresAt.Format(time.RFC3339))
+		return Principal{}, errs.New(errs.Unauthenticated, "API key %s expired at %s", errs.Quote(k.Name), k.ExpiresAt.Format(time.RFC3339))
 	}
 	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= TouchEvery {
 		if err := a.store.TouchAPIKey(context.WithoutCancel(ctx), k.ID, now, TouchEvery); err != nil {
@@ -188,7 +188,7 @@ func Authorize(ctx context.Context, procedure string, req any) error {
 	if !p.Authenticated() {
 		return errs.New(errs.Unauthenticated, "%s needs an API key (Authorization: Bearer TOKEN)", procedure)
 	}
-	if rule.Permission == Self {
+	if rule.Permission == Self || rule.Permission == EachObject {
 		return nil
 	}
 	resources, err := rule.Resources(req)
@@ -197,11 +197,11 @@ func Authorize(ctx context.Context, procedure string, req any) error {
 	}
 	for _, r := range resources {
 		if !p.allows(ctx, rule.Permission, r) {
-			return errs.New(errs.Denied, "key %q may not %s %s", p.Key.Name, rule.Permission, r)
+			return errs.New(errs.Denied, "key %s may not %s %s", errs.Quote(p.Key.Name), rule.Permission, r)
 		}
 	}
 	if len(resources) == 0 && !p.hasPermission(rule.Permission) {
-		return errs.New(errs.Denied, "key %q may not %s", p.Key.Name, rule.Permission)
+		return errs.New(errs.Denied, "key %s may not %s", errs.Quote(p.Key.Name), rule.Permission)
 	}
 	return nil
 }
@@ -309,10 +309,10 @@ func (p Principal) EvaluationScope() (ws, env, project string, err error) {
 	}
 	switch len(envs) {
 	case 0:
-		return "", "", "", errs.New(errs.Denied, "key %q may not evaluate flags: it needs %s bound to one environment (ROLE@environment/ENV)", p.Key.Name, FlagsEvaluate)
+		return "", "", "", errs.New(errs.Denied, "key %s may not evaluate flags: it needs %s bound to one environment (ROLE@environment/ENV)", errs.Quote(p.Key.Name), FlagsEvaluate)
 	case 1:
 	default:
-		return "", "", "", errs.New(errs.Denied, "key %q is bound to %d environments for %s; an evaluation key selects one", p.Key.Name, len(envs), FlagsEvaluate)
+		return "", "", "", errs.New(errs.Denied, "key %s is bound to %d environments for %s; an evaluation key selects one", errs.Quote(p.Key.Name), len(envs), FlagsEvaluate)
 	}
 	ws, env = envs[0].Workspace, envs[0].Scope.Environment
 	for _, b := range projects {
@@ -320,7 +320,7 @@ func (p Principal) EvaluationScope() (ws, env, project string, err error) {
 			continue
 		}
 		if project != "" && project != b.Scope.Project {
-			return "", "", "", errs.New(errs.Denied, "key %q is bound to several projects for %s; an evaluation key fixes at most one", p.Key.Name, FlagsEvaluate)
+			return "", "", "", errs.New(errs.Denied, "key %s is bound to several projects for %s; an evaluation key fixes at most one", errs.Quote(p.Key.Name), FlagsEvaluate)
 		}
 		project = b.Scope.Project
 	}

@@ -96,7 +96,7 @@ var policy = map[string]Rule{
 func init() {
 	// The tables of the services merged after auth live in policy_*.go, one
 	// file per area, so that no file grows past review size.
-	for _, t := range []map[string]Rule{flagPolicy, versionPolicy, integrationPolicy} {
+	for _, t := range []map[string]Rule{flagPolicy, versionPolicy, integrationPolicy, applyPolicy, uiPolicy} {
 		for k, r := range t {
 			if _, dup := policy[k]; dup {
 				panic("auth: two policy entries for " + k)

@@ -17,6 +17,11 @@ const (
 	Public Permission = "public"
 	// Self is any valid key asking about itself (whoami).
 	Self Permission = "self"
+	// EachObject is any valid key sending a request of many objects
+	// (ApplyService/Apply): the handler then authorizes each object with
+	// the policy entry of the RPC that writes it alone, so a key may apply
+	// exactly what it may write.
+	EachObject Permission = "each-object"
 
 	CatalogRead  Permission = "catalog.read"
 	CatalogWrite Permission = "catalog.write"
@@ -75,11 +80,11 @@ var rolePermissions = map[domain.Role][]Permission{
 	domain.RoleEvaluator: {FlagsEvaluate},
 }
 
-// RoleHas reports whether role grants p. Public and Self are granted to
-// every role.
+// RoleHas reports whether role grants p. Public, Self and EachObject are
+// granted to every role.
 func RoleHas(role domain.Role, p Permission) bool {
 	switch {
-	case p == Public || p == Self:
+	case p == Public || p == Self || p == EachObject:
 		return true
 	case role == domain.RoleAdmin:
 		return true

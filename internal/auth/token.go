@@ -49,6 +49,10 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// WellFormed reports whether s has the format of the tokens NewToken
+// returns, for tokens supplied from outside (a bootstrap token file).
+func WellFormed(s string) bool { return wellFormed(s) }
+
 // wellFormed reports whether s looks like a token, before any lookup.
 func wellFormed(s string) bool {
 	if len(s) != len(TokenPrefix)+tokenLen || !strings.HasPrefix(s, TokenPrefix) {

@@ -75,7 +75,7 @@ func (b *Binding) UnmarshalJSON(data []byte) error {
 // binding may name.
 func (b Binding) Validate() error {
 	if !slices.Contains(Roles, b.Role) {
-		return errs.Field("role", "unknown role %q; roles are %v", b.Role, Roles)
+		return errs.Field("role", "unknown role %s; roles are %v", errs.Quote(b.Role), Roles)
 	}
 	if b.Workspace != AllWorkspaces {
 		if err := ValidateName("workspace", b.Workspace); err != nil {
@@ -85,7 +85,7 @@ func (b Binding) Validate() error {
 	switch b.Scope.Kind {
 	case ScopeWorkspace, ScopeProject, ScopeEnvironment, ScopeTarget:
 	default:
-		return errs.Field("scope", "a binding's scope is workspace, project/P, environment/E or target/T, not %q", b.Scope)
+		return errs.Field("scope", "a binding's scope is workspace, project/P, environment/E or target/T, not %s", errs.Quote(b.Scope.String()))
 	}
 	return b.Scope.Validate()
 }

@@ -89,7 +89,7 @@ func ValidateName(field, name string) error {
 		return errs.Field(field, "is required")
 	}
 	if !nameRE.MatchString(name) {
-		return errs.Field(field, "%q %s", name, NameRule)
+		return errs.Field(field, "%s %s", errs.Quote(name), NameRule)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func validateNames(field string, names []string) error {
 			return errs.Prefix(field+"["+itoa(i)+"]", err)
 		}
 		if slices.Index(names, n) != i {
-			return errs.Field(field+"["+itoa(i)+"]", "%q is listed twice", n)
+			return errs.Field(field+"["+itoa(i)+"]", "%s is listed twice", errs.Quote(n))
 		}
 	}
 	return nil

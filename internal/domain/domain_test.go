@@ -74,7 +74,7 @@ func TestValidateFactKey(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("ValidateFactKey(%q) = %v, want ok=%v", tt.key, err, tt.ok)
 			}
-			if err != nil && errs.FieldOf(err) != "values."+tt.key {
+			if err != nil && errs.FieldOf(err) != errs.ClipPath("values."+tt.key) {
 				t.Fatalf("field = %q", errs.FieldOf(err))
 			}
 		})

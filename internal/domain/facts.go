@@ -78,7 +78,7 @@ func ParseScope(s string) (Scope, error) {
 	}
 	kind, rest, ok := strings.Cut(s, "/")
 	if !ok || rest == "" {
-		return Scope{}, errs.Field("scope", "%q is not a scope: %s", s, ScopeSyntax)
+		return Scope{}, errs.Field("scope", "%s is not a scope: %s", errs.Quote(s), ScopeSyntax)
 	}
 	var sc Scope
 	switch kind {
@@ -95,11 +95,11 @@ func ParseScope(s string) (Scope, error) {
 	case "deployment":
 		p, t, ok := strings.Cut(rest, "@")
 		if !ok {
-			return Scope{}, errs.Field("scope", "%q: a deployment is written deployment/PROJECT@TARGET", s)
+			return Scope{}, errs.Field("scope", "%s: a deployment is written deployment/PROJECT@TARGET", errs.Quote(s))
 		}
 		sc = DeploymentScope(p, t)
 	default:
-		return Scope{}, errs.Field("scope", "%q is not a scope: %s", s, ScopeSyntax)
+		return Scope{}, errs.Field("scope", "%s is not a scope: %s", errs.Quote(s), ScopeSyntax)
 	}
 	if err := sc.Validate(); err != nil {
 		return Scope{}, err
@@ -130,7 +130,7 @@ func (s Scope) Validate() error {
 	case ScopeDeployment:
 		need = []string{"project", s.Project, "target", s.Target}
 	default:
-		return errs.Field("scope", "unknown scope kind %q: %s", s.Kind, ScopeSyntax)
+		return errs.Field("scope", "unknown scope kind %s: %s", errs.Quote(s.Kind), ScopeSyntax)
 	}
 	for i := 0; i < len(need); i += 2 {
 		if err := check(need[i], need[i+1]); err != nil {
@@ -182,7 +182,7 @@ var factKeyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9
 // Limits on facts.
 const (
 	MaxFactKey   = 128
-	MaxFactValue = 64 << 10
+	MaxFactValue = MaxJSONValue
 )
 
 // FactKeyRule is the human wording of the key grammar.
@@ -194,22 +194,26 @@ func ValidateFactKey(field, key string) error {
 		return errs.Field(field, "fact key is required")
 	}
 	if len(key) > MaxFactKey || !factKeyRE.MatchString(key) {
-		return errs.Field(field, "fact key %q %s", key, FactKeyRule)
+		return errs.Field(field, "fact key %s %s", errs.Quote(key), FactKeyRule)
 	}
 	for _, b := range BuiltinFacts {
 		if key == b {
-			return errs.Field(field, "fact key %q is built in and cannot be set", key)
+			return errs.Field(field, "fact key %s is built in and cannot be set", errs.Quote(key))
 		}
 	}
 	return nil
 }
 
 // NormalizeFactValue checks that v is one JSON value (not null; null is not a
-// value, unset the key instead) of at most MaxFactValue bytes, and returns it
-// compacted.
+// value, unset the key instead) of at most MaxFactValue bytes, nested at most
+// MaxJSONDepth deep, and returns it compacted. Every write of a fact (the
+// API, fact hooks, apply) passes through it.
 func NormalizeFactValue(field string, v []byte) (json.RawMessage, error) {
 	if len(v) > MaxFactValue {
 		return nil, &errs.FieldError{Field: field, Rule: "value must be at most " + strconv.Itoa(MaxFactValue) + " bytes", Kind: errs.TooLarge}
+	}
+	if err := CheckJSONDepth(field, v); err != nil {
+		return nil, err
 	}
 	if !json.Valid(v) {
 		return nil, errs.Field(field, "value must be valid JSON")

@@ -56,7 +56,7 @@ const minutesPerWeek = 7 * 24 * 60
 func parseHHMM(field, s string) (int, error) {
 	var h, m int
 	if _, err := fmt.Sscanf(s, "%d:%d", &h, &m); err != nil || len(s) != 5 || h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0) {
-		return 0, errs.Field(field, "%q is not a time of day HH:MM", s)
+		return 0, errs.Field(field, "%s is not a time of day HH:MM", errs.Quote(s))
 	}
 	return h*60 + m, nil
 }
@@ -70,7 +70,7 @@ func (w Window) validate(field string) error {
 		}
 		for i, d := range w.Days {
 			if _, ok := weekdays[d]; !ok {
-				return errs.Field(fmt.Sprintf("%s.days[%d]", field, i), "%q is not one of mon tue wed thu fri sat sun", d)
+				return errs.Field(fmt.Sprintf("%s.days[%d]", field, i), "%s is not one of mon tue wed thu fri sat sun", errs.Quote(d))
 			}
 		}
 		from, err := parseHHMM(field+".from", w.From)
@@ -140,7 +140,7 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 func (p PromotionPolicy) ParseSchedule() (cron.Schedule, error) {
 	s, err := CronParser.Parse("CRON_TZ=" + p.Location().String() + " " + p.Schedule)
 	if err != nil {
-		return nil, errs.Field("schedule", "%q does not parse as a cron expression: %v", p.Schedule, err)
+		return nil, errs.Field("schedule", "%s does not parse as a cron expression: %v", errs.Quote(p.Schedule), err)
 	}
 	return s, nil
 }
@@ -185,7 +185,7 @@ func (p *PromotionPolicy) Validate() error {
 	}
 	if p.Timezone != "" {
 		if _, err := time.LoadLocation(p.Timezone); err != nil {
-			return errs.Field("timezone", "%q is not an IANA time zone", p.Timezone)
+			return errs.Field("timezone", "%s is not an IANA time zone", errs.Quote(p.Timezone))
 		}
 	}
 	var sched cron.Schedule
@@ -250,7 +250,7 @@ func (p *PromotionPolicy) checkSatisfiable(sched cron.Schedule) error {
 			return nil
 		}
 	}
-	return errs.Field("schedule", "%q only fires inside freeze windows or outside the allowed windows: the policy could never promote", p.Schedule)
+	return errs.Field("schedule", "%s only fires inside freeze windows or outside the allowed windows: the policy could never promote", errs.Quote(p.Schedule))
 }
 
 // Promotion states.

@@ -62,7 +62,7 @@ func ValidateCommit(field, s string) error {
 // ValidatePlatform checks an "os/arch[/variant]" platform.
 func ValidatePlatform(field, s string) error {
 	if !platformRE.MatchString(s) {
-		return errs.Field(field, "%q is not a platform such as linux/amd64", s)
+		return errs.Field(field, "%s is not a platform such as linux/amd64", errs.Quote(s))
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (r *Release) Validate() error {
 		}
 		k := a.Name + "\x00" + a.Platform
 		if seen[k] {
-			return errs.Field(f, "repeats artifact %q for platform %q", a.Name, a.Platform)
+			return errs.Field(f, "repeats artifact %s for platform %s", errs.Quote(a.Name), errs.Quote(a.Platform))
 		}
 		seen[k] = true
 	}

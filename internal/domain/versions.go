@@ -47,7 +47,7 @@ func ValidateVersion(field, v string) error {
 	case len(v) > MaxVersionLen:
 		return errs.Field(field, "is %d characters long; the limit is %d", len(v), MaxVersionLen)
 	case !versionRE.MatchString(v):
-		return errs.Field(field, "%q is not a version: use letters, digits and . _ + : ~ - (no spaces), starting with a letter or digit", v)
+		return errs.Field(field, "%s is not a version: use letters, digits and . _ + : ~ - (no spaces), starting with a letter or digit", errs.Quote(v))
 	}
 	return nil
 }
@@ -66,7 +66,7 @@ func ValidateStatus(field, s string) error {
 	case "", StatusProgressing, StatusHealthy, StatusDegraded, StatusFailed:
 		return nil
 	}
-	return errs.Field(field, "%q is not one of progressing, healthy, degraded, failed", s)
+	return errs.Field(field, "%s is not one of progressing, healthy, degraded, failed", errs.Quote(s))
 }
 
 // DesiredVersion is the version a project should run in an environment, or

@@ -91,6 +91,10 @@ type Webhook struct {
 const (
 	DeliveryRetrying  = "retrying"
 	DeliverySucceeded = "succeeded"
+	// DeliveryParked is an event the dispatcher gave up on after its retry
+	// budget: the subscription moved past it, and a redelivery from it
+	// sends it again.
+	DeliveryParked = "parked"
 )
 
 // Delivery is one event sent (or being sent) to one webhook: the attempts it
@@ -114,8 +118,11 @@ type Delivery struct {
 // FactHook is an inbound endpoint that sets facts, authenticated by its own
 // token. Only the token's hash is stored, and never in the change log.
 type FactHook struct {
-	Workspace string    `json:"workspace,omitempty"`
-	Name      string    `json:"name"`
+	Workspace string `json:"workspace,omitempty"`
+	Name      string `json:"name"`
+	// Scopes are the scope patterns (ParseScopePattern) the hook may write
+	// facts to; a hook with none may write nothing.
+	Scopes    []string  `json:"scopes"`
 	TokenHash []byte    `json:"-"`
 	Revision  int64     `json:"revision,omitempty"`
 	CreatedAt time.Time `json:"createdAt,omitzero"`

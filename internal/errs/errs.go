@@ -7,6 +7,9 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // The kinds. Compare with errors.Is(err, errs.NotFound).
@@ -77,8 +80,38 @@ func (e *FieldError) Is(target error) bool {
 }
 
 // Field returns an Invalid error for field breaking the rule given by format.
+// The field path is clipped (ClipPath): it may hold keys from the request.
 func Field(field, format string, args ...any) error {
-	return &FieldError{Field: field, Rule: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: ClipPath(field), Rule: fmt.Sprintf(format, args...)}
+}
+
+// ClipPath returns a field path with every name in it (the parts between
+// '.', '[' and ']') cut to MaxQuoted bytes and marked "…", since a path
+// such as "labels.KEY" or "values.KEY" names a key of the request, which
+// may be a megabyte long.
+func ClipPath(path string) string {
+	if len(path) <= MaxQuoted {
+		return path
+	}
+	var b strings.Builder
+	run, cut := 0, false
+	for _, r := range path {
+		if r == '.' || r == '[' || r == ']' {
+			run, cut = 0, false
+			b.WriteRune(r)
+			continue
+		}
+		if cut {
+			continue
+		}
+		if run += utf8.RuneLen(r); run > MaxQuoted {
+			cut = true
+			b.WriteString("…")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Prefix returns err with its field path prefixed by parent (when err is a
@@ -97,6 +130,7 @@ func Prefix(parent string, err error) error {
 	default:
 		cp.Field = parent + "." + cp.Field
 	}
+	cp.Field = ClipPath(cp.Field)
 	return &cp
 }
 
@@ -122,3 +156,24 @@ type kindError struct {
 
 func (e *kindError) Error() string        { return e.msg + ": " + e.kind.Error() }
 func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// MaxQuoted is the longest prefix of an input value that an error message
+// quotes. It fits every valid name (63 bytes) and variation key (64), so a
+// well-formed value is always shown whole.
+const MaxQuoted = 64
+
+// Quote returns s quoted as %q does, for an error message that names an
+// input value. A value longer than MaxQuoted is cut at a rune boundary and
+// marked with its length, so that an oversized input (a megabyte-long name)
+// is never echoed back whole, however many layers quote it. Never pass a
+// secret value: even a prefix of one must not reach an error.
+func Quote[S ~string](s S) string {
+	if len(s) <= MaxQuoted {
+		return strconv.Quote(string(s))
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(s[:cut])+"…") + " (" + strconv.Itoa(len(s)) + " bytes)"
+}

@@ -3,6 +3,7 @@ package errs_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/flagops/flagops/internal/errs"
@@ -41,5 +42,54 @@ func TestPrefix(t *testing.T) {
 	}
 	if got := err.Error(); got != "documents[1]: x" {
 		t.Fatalf("message = %q", got)
+	}
+}
+
+// TestQuote: a short value is quoted whole; a long one is cut to MaxQuoted
+// bytes at a rune boundary and marked with its length.
+func TestQuote(t *testing.T) {
+	long := strings.Repeat("a", 1<<20)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", `""`},
+		{"a name", "prod-eu", `"prod-eu"`},
+		{"exactly the limit", strings.Repeat("b", errs.MaxQuoted), `"` + strings.Repeat("b", errs.MaxQuoted) + `"`},
+		{"a megabyte", long, `"` + strings.Repeat("a", errs.MaxQuoted) + `…" (1048576 bytes)`},
+		{"cut inside a rune", strings.Repeat("a", errs.MaxQuoted-1) + "é" + "zz", `"` + strings.Repeat("a", errs.MaxQuoted-1) + `…" (67 bytes)`},
+		{"control characters", "a\nb", `"a\nb"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errs.Quote(tc.in); got != tc.want {
+				t.Errorf("Quote = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClipPath: every name in a field path is cut to MaxQuoted bytes, and
+// Field and Prefix clip the paths they make.
+func TestClipPath(t *testing.T) {
+	long := strings.Repeat("k", 1<<20)
+	cut := strings.Repeat("k", errs.MaxQuoted) + "…"
+	tests := []struct{ name, in, want string }{
+		{"short", "documents[2].environments[0]", "documents[2].environments[0]"},
+		{"a long key", "labels." + long, "labels." + cut},
+		{"long keys in two places", "values." + long + "[3]." + long, "values." + cut + "[3]." + cut},
+		{"a long multi-byte key", "facts." + strings.Repeat("é", 100), "facts." + strings.Repeat("é", errs.MaxQuoted/2) + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errs.ClipPath(tc.in); got != tc.want {
+				t.Errorf("ClipPath = %.120q, want %.120q", got, tc.want)
+			}
+		})
+	}
+	if f := errs.FieldOf(errs.Field("labels."+long, "bad")); f != "labels."+cut {
+		t.Errorf("Field kept a path of %d bytes", len(f))
+	}
+	if f := errs.FieldOf(errs.Prefix("values."+long, errs.Field("x", "bad"))); f != "values."+cut+".x" {
+		t.Errorf("Prefix kept a path of %d bytes", len(f))
 	}
 }

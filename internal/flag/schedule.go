@@ -64,6 +64,26 @@ func (c *ScheduledChange) Validate() error {
 	case c.Targeting != nil && c.Patch != nil:
 		p.field("patch", "set either targeting or patch, not both")
 	}
+	// The rules' conditions need no flag to be checked, and are checked
+	// now: the change is stored until it runs, and a condition value must
+	// be a scalar (never a deeply nested value that readers cannot decode).
+	switch {
+	case c.Targeting != nil:
+		p.add("targeting", validateRuleConditions(c.Targeting.Rules))
+	case c.Patch != nil && c.Patch.Rules != nil:
+		p.add("patch", validateRuleConditions(*c.Patch.Rules))
+	}
+	return p.err()
+}
+
+// validateRuleConditions checks the conditions of rules on their own.
+func validateRuleConditions(rules []Rule) error {
+	var p problems
+	for i, r := range rules {
+		for j, c := range r.Conditions {
+			p.add("rules["+strconv.Itoa(i)+"].conditions["+strconv.Itoa(j)+"]", c.Validate())
+		}
+	}
 	return p.err()
 }
 

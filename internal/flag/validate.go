@@ -32,7 +32,7 @@ func ValidateKey(field, key string) error {
 		return errs.Field(field, "key is required")
 	}
 	if !keyRE.MatchString(key) {
-		return errs.Field(field, "key %q %s", key, KeyRule)
+		return errs.Field(field, "key %s %s", errs.Quote(key), KeyRule)
 	}
 	return nil
 }
@@ -75,11 +75,11 @@ func (f *Flag) Validate() error {
 	}
 	for i, tag := range f.Tags {
 		if !tagRE.MatchString(tag) {
-			p.field("tags["+strconv.Itoa(i)+"]", "tag %q must be 1-64 letters, digits, '_', '.', ':', '/' or '-', starting with a letter or digit", clip(tag))
+			p.field("tags["+strconv.Itoa(i)+"]", "tag %s must be 1-64 letters, digits, '_', '.', ':', '/' or '-', starting with a letter or digit", errs.Quote(clip(tag)))
 		}
 	}
 	if !f.Type.Valid() {
-		p.field("type", "unknown type %q: must be boolean, string, number or object", f.Type)
+		p.field("type", "unknown type %s: must be boolean, string, number or object", errs.Quote(f.Type))
 	}
 	if len(f.Variations) < 2 {
 		p.field("variations", "a flag needs at least two variations, got %d", len(f.Variations))
@@ -89,9 +89,9 @@ func (f *Flag) Validate() error {
 		field := "variations[" + strconv.Itoa(i) + "]"
 		switch {
 		case !variationKeyRE.MatchString(v.Key):
-			p.field(field+".key", "variation key %q must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", v.Key)
+			p.field(field+".key", "variation key %s must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", errs.Quote(v.Key))
 		case seen[v.Key]:
-			p.field(field+".key", "duplicate variation key %q", v.Key)
+			p.field(field+".key", "duplicate variation key %s", errs.Quote(v.Key))
 		}
 		seen[v.Key] = true
 		if f.Type.Valid() {
@@ -111,6 +111,12 @@ func (f *Flag) Validate() error {
 func checkValue(t Type, raw json.RawMessage) error {
 	if len(raw) == 0 {
 		return errs.Field("", "value is required")
+	}
+	if len(raw) > domain.MaxJSONValue {
+		return &errs.FieldError{Rule: "value must be at most " + strconv.Itoa(domain.MaxJSONValue) + " bytes", Kind: errs.TooLarge}
+	}
+	if err := domain.CheckJSONDepth("", raw); err != nil {
+		return err
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -136,7 +142,7 @@ func checkValue(t Type, raw json.RawMessage) error {
 func (t *Targeting) validate(flagKey string, variations map[string]bool) error {
 	var p problems
 	if t.OffVariation != "" && !variations[t.OffVariation] {
-		p.field("offVariation", "variation %q does not exist", t.OffVariation)
+		p.field("offVariation", "variation %s does not exist", errs.Quote(t.OffVariation))
 	}
 	seen := map[string]bool{}
 	for i, pr := range t.Prerequisites {
@@ -146,7 +152,7 @@ func (t *Targeting) validate(flagKey string, variations map[string]bool) error {
 		case pr.Flag == flagKey:
 			p.field(field+".flag", "a flag cannot be its own prerequisite")
 		case seen[pr.Flag]:
-			p.field(field+".flag", "duplicate prerequisite %q", pr.Flag)
+			p.field(field+".flag", "duplicate prerequisite %s", errs.Quote(pr.Flag))
 		}
 		seen[pr.Flag] = true
 		if pr.Variation == "" {
@@ -184,7 +190,7 @@ func (s *Serve) validate(variations map[string]bool) error {
 		p.field("", "a variation or a rollout is required")
 	case s.Variation != "":
 		if !variations[s.Variation] {
-			p.field("variation", "variation %q does not exist", s.Variation)
+			p.field("variation", "variation %s does not exist", errs.Quote(s.Variation))
 		}
 	default:
 		sum := 0
@@ -193,9 +199,9 @@ func (s *Serve) validate(variations map[string]bool) error {
 			field := "rollout[" + strconv.Itoa(i) + "]"
 			switch {
 			case !variations[w.Variation]:
-				p.field(field+".variation", "variation %q does not exist", w.Variation)
+				p.field(field+".variation", "variation %s does not exist", errs.Quote(w.Variation))
 			case seen[w.Variation]:
-				p.field(field+".variation", "variation %q appears twice in the rollout", w.Variation)
+				p.field(field+".variation", "variation %s appears twice in the rollout", errs.Quote(w.Variation))
 			}
 			seen[w.Variation] = true
 			if w.Weight < 0 || w.Weight > FullWeight {
@@ -222,7 +228,7 @@ func validatePath(path string) error {
 	}
 	for _, part := range strings.Split(path, ".") {
 		if part == "" {
-			return errs.Field("", "attribute path %q has an empty segment", path)
+			return errs.Field("", "attribute path %s has an empty segment", errs.Quote(path))
 		}
 	}
 	return nil
@@ -234,7 +240,7 @@ func (c Condition) Validate() error {
 	var p problems
 	p.add("attribute", validatePath(c.Attribute))
 	if !c.Operator.Valid() {
-		p.field("operator", "unknown operator %q", c.Operator)
+		p.field("operator", "unknown operator %s", errs.Quote(c.Operator))
 		return p.err()
 	}
 	switch c.Operator {
@@ -276,7 +282,7 @@ func checkOperand(op Operator, v any) error {
 			return errs.Field("", "operator matches needs a regular expression string, got %T", v)
 		}
 		if _, err := regexp.Compile(s); err != nil {
-			return errs.Field("", "bad regular expression %q: %v", clip(s), err)
+			return errs.Field("", "bad regular expression %s: %v", errs.Quote(clip(s)), err)
 		}
 	case op.IsNumeric():
 		if !isNum {
@@ -287,14 +293,14 @@ func checkOperand(op Operator, v any) error {
 			return errs.Field("", "operator %s needs a version string, got %T", op, v)
 		}
 		if _, err := ParseSemver(s); err != nil {
-			return errs.Field("", "bad semver %q: %v", clip(s), err)
+			return errs.Field("", "bad semver %s: %v", errs.Quote(clip(s)), err)
 		}
 	case op == OpBefore || op == OpAfter:
 		if !isStr {
 			return errs.Field("", "operator %s needs an RFC 3339 time string, got %T", op, v)
 		}
 		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-			return errs.Field("", "bad time %q: must be RFC 3339 (2006-01-02T15:04:05Z07:00)", clip(s))
+			return errs.Field("", "bad time %s: must be RFC 3339 (2006-01-02T15:04:05Z07:00)", errs.Quote(clip(s)))
 		}
 	}
 	return nil
@@ -372,7 +378,7 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 		if project == "" {
 			project = proj
 		} else if proj != project {
-			p.field(field, "project %q differs from %q: a set holds one project", proj, project)
+			p.field(field, "project %s differs from %s: a set holds one project", errs.Quote(proj), errs.Quote(project))
 		}
 	}
 	segs := make(map[string]bool, len(segments))
@@ -382,7 +388,7 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 		p.add(field, s.Validate())
 		checkProject(field+".project", s.Project)
 		if segs[s.Key] {
-			p.field(field+".key", "duplicate segment key %q", s.Key)
+			p.field(field+".key", "duplicate segment key %s", errs.Quote(s.Key))
 		}
 		segs[s.Key] = true
 	}
@@ -393,7 +399,7 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 		p.add(field, f.Validate())
 		checkProject(field+".project", f.Project)
 		if byKey[f.Key] != nil {
-			p.field(field+".key", "duplicate flag key %q", f.Key)
+			p.field(field+".key", "duplicate flag key %s", errs.Quote(f.Key))
 		}
 		byKey[f.Key] = f
 	}
@@ -404,16 +410,16 @@ func ValidateSet(flags []Flag, segments []Segment) error {
 			prefix := "flags[" + strconv.Itoa(i) + "].environments." + env
 			for j, r := range t.Rules {
 				if r.Segment != "" && !segs[r.Segment] {
-					p.field(prefix+".rules["+strconv.Itoa(j)+"].segment", "segment %q does not exist", r.Segment)
+					p.field(prefix+".rules["+strconv.Itoa(j)+"].segment", "segment %s does not exist", errs.Quote(r.Segment))
 				}
 			}
 			for j, pr := range t.Prerequisites {
 				field := prefix + ".prerequisites[" + strconv.Itoa(j) + "]"
 				pf := byKey[pr.Flag]
 				if pf == nil {
-					p.field(field+".flag", "prerequisite flag %q does not exist", pr.Flag)
+					p.field(field+".flag", "prerequisite flag %s does not exist", errs.Quote(pr.Flag))
 				} else if _, ok := pf.Variation(pr.Variation); !ok {
-					p.field(field+".variation", "flag %q has no variation %q", pr.Flag, pr.Variation)
+					p.field(field+".variation", "flag %s has no variation %s", errs.Quote(pr.Flag), errs.Quote(pr.Variation))
 				}
 			}
 			if cycle := prereqCycle(byKey, env, f.Key); cycle != nil {

@@ -12,10 +12,6 @@ import (
 	"github.com/flagops/flagops/internal/webhook"
 )
 
-// LockID is the PostgreSQL advisory lock key of git write-back: one
-// instance pushes at a time.
-const LockID = 7_361_523_006
-
 // Log is what a Follower needs of the store: the change log and a durable
 // cursor per follower name.
 type Log interface {
@@ -23,6 +19,8 @@ type Log interface {
 	ChangesSince(ctx context.Context, after int64, limit int) ([]domain.Change, error)
 	FollowerCursor(ctx context.Context, name string) (domain.Cursor, bool, error)
 	SetFollowerCursor(ctx context.Context, name string, c domain.Cursor) error
+	// CheckFence fails when ctx's leadership term is stale.
+	CheckFence(ctx context.Context) error
 }
 
 // Follower calls Apply, in revision order, for every change of one kind and
@@ -30,6 +28,13 @@ type Log interface {
 // extracts from the change's after JSON. Its cursor is stored under Name
 // and moves past a revision only once Apply succeeded for it, retrying
 // with backoff meanwhile. A new follower starts at the current revision.
+//
+// Followers run on one instance at a time: the server runs them only while
+// it holds the git write-back lease (internal/leader), with the context that
+// carries its term. The cursor is then fenced, and the term is checked
+// before each Apply (a push the database cannot fence), so a stalled leader
+// that resumes after another took over neither pushes again nor moves the
+// cursor back.
 //
 // It is generic: a fact ("fact", "project/shop@prod:image.tag") today, a
 // version ("version", "shop@prod", ValueAt("desired")) once versions exist.
@@ -144,6 +149,9 @@ func (f *Follower) applyWithRetry(ctx context.Context, c domain.Change) error {
 		return nil
 	}
 	for try := 1; ; try++ {
+		if err := f.Log.CheckFence(ctx); err != nil {
+			return err
+		}
 		err := f.Apply(ctx, c, v)
 		if err == nil {
 			return nil

@@ -136,8 +136,12 @@ func TestFollowerWritesFactToGit(t *testing.T) {
 			if !strings.Contains(head.Message, "flagops revision "+itoa(rev)) {
 				t.Fatalf("commit message %q does not name revision %d", head.Message, rev)
 			}
-			if c, _, _ := st.FollowerCursor(ctx, f.Name); c.Revision < rev {
-				t.Fatalf("cursor %+v did not pass revision %d", c, rev)
+			// The receiver is called inside Apply, before the cursor moves.
+			for c, _, _ := st.FollowerCursor(ctx, f.Name); c.Revision < rev; c, _, _ = st.FollowerCursor(ctx, f.Name) {
+				if time.Now().After(deadline) {
+					t.Fatalf("cursor %+v did not pass revision %d", c, rev)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}

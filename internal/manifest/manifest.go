@@ -107,16 +107,25 @@ type kind struct {
 	rank int
 	// fields are the top-level keys the kind accepts besides kind.
 	fields []string
+	// readOnly are the keys the server fills in (revision, times, derived
+	// lists) that get prints: they are accepted and ignored, so that what
+	// get prints applies unchanged.
+	readOnly []string
 	// decode reads the document; n is its mapping node.
 	decode func(n *yaml.Node) (workspace string, obj any, err error)
 }
 
 var metaFields = []string{"workspace", "name", "description", "labels"}
 
+var (
+	metaReadOnly    = []string{"revision", "createdAt", "updatedAt"}
+	projectReadOnly = append(slices.Clone(metaReadOnly), "effectiveEnvironments")
+)
+
 // kinds is the registry of document kinds.
 var kinds = map[string]kind{
-	KindWorkspace: {rank: 0, fields: []string{"name", "description", "labels"}, decode: decodeWorkspace},
-	KindEnvironment: {rank: 1, fields: metaFields, decode: func(n *yaml.Node) (string, any, error) {
+	KindWorkspace: {rank: 0, fields: []string{"name", "description", "labels"}, readOnly: metaReadOnly, decode: decodeWorkspace},
+	KindEnvironment: {rank: 1, fields: metaFields, readOnly: metaReadOnly, decode: func(n *yaml.Node) (string, any, error) {
 		var e domain.Environment
 		ws, err := decodeMeta(n, &e.Meta, nil)
 		if err != nil {
@@ -124,7 +133,7 @@ var kinds = map[string]kind{
 		}
 		return ws, e, e.Meta.Validate()
 	}},
-	KindEnvironmentSet: {rank: 2, fields: append(slices.Clone(metaFields), "environments"), decode: func(n *yaml.Node) (string, any, error) {
+	KindEnvironmentSet: {rank: 2, fields: append(slices.Clone(metaFields), "environments"), readOnly: metaReadOnly, decode: func(n *yaml.Node) (string, any, error) {
 		var s domain.EnvironmentSet
 		var extra struct {
 			Environments []string `yaml:"environments"`
@@ -137,7 +146,7 @@ var kinds = map[string]kind{
 		s.Normalize()
 		return ws, s, s.Validate()
 	}},
-	KindTarget: {rank: 3, fields: append(slices.Clone(metaFields), "environment"), decode: func(n *yaml.Node) (string, any, error) {
+	KindTarget: {rank: 3, fields: append(slices.Clone(metaFields), "environment"), readOnly: metaReadOnly, decode: func(n *yaml.Node) (string, any, error) {
 		var t domain.Target
 		var extra struct {
 			Environment string `yaml:"environment"`
@@ -149,7 +158,7 @@ var kinds = map[string]kind{
 		t.Environment = extra.Environment
 		return ws, t, t.Validate()
 	}},
-	KindProject: {rank: 4, fields: append(slices.Clone(metaFields), "environments", "environmentSets"), decode: func(n *yaml.Node) (string, any, error) {
+	KindProject: {rank: 4, fields: append(slices.Clone(metaFields), "environments", "environmentSets"), readOnly: projectReadOnly, decode: func(n *yaml.Node) (string, any, error) {
 		var p domain.Project
 		var extra struct {
 			Environments    []string `yaml:"environments"`
@@ -166,12 +175,14 @@ var kinds = map[string]kind{
 		p.Normalize()
 		return ws, p, nil
 	}},
-	KindFacts: {rank: 5, fields: []string{"workspace", "scope", "values"}, decode: decodeFacts},
+	KindFacts: {rank: 5, fields: []string{"workspace", "scope", "values"}, readOnly: []string{"revision"}, decode: decodeFacts},
 	// Segments before flags, since flag rules refer to segments.
-	KindSegment:         {rank: 6, fields: []string{"workspace", "project", "key", "name", "description", "include", "exclude", "rules"}, decode: decodeSegment},
-	KindFlag:            {rank: 7, fields: []string{"workspace", "project", "key", "name", "description", "tags", "type", "salt", "variations", "environments"}, decode: decodeFlag},
-	KindRelease:         {rank: 8, fields: releaseFields, decode: decodeRelease},
-	KindPromotionPolicy: {rank: 9, fields: policyFields, decode: decodePolicy},
+	KindSegment: {rank: 6, fields: []string{"workspace", "project", "key", "name", "description", "include", "exclude", "rules"},
+		readOnly: []string{"revision"}, decode: decodeSegment},
+	KindFlag: {rank: 7, fields: []string{"workspace", "project", "key", "name", "description", "tags", "type", "salt", "variations", "environments"},
+		readOnly: []string{"revision"}, decode: decodeFlag},
+	KindRelease:         {rank: 8, fields: releaseFields, readOnly: []string{"actor", "revision", "createdAt"}, decode: decodeRelease},
+	KindPromotionPolicy: {rank: 9, fields: policyFields, readOnly: []string{"revision", "updatedAt"}, decode: decodePolicy},
 }
 
 // Kinds returns the known kinds in dependency order.
@@ -186,12 +197,22 @@ func Kinds() []string {
 
 // Parse reads every document of one source (a file name, or "-" for stdin).
 // It returns every document it could read and, joined, the error of every
-// document it could not, so that a user sees all mistakes at once. Empty
-// documents (a trailing ---) are skipped.
+// document it could not (each a *DocError), so that a user sees all
+// mistakes at once. Empty documents (a trailing ---) are skipped. A
+// document that is a list (what "get -o json" prints for several objects)
+// holds one document per item, numbered on from the list's own number.
 func Parse(source string, data []byte) ([]Document, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []Document
 	var problems []error
+	add := func(index int, n *yaml.Node) {
+		doc, err := parseDocument(source, index, n)
+		if err != nil {
+			problems = append(problems, err)
+		} else if doc.Kind != "" {
+			docs = append(docs, doc)
+		}
+	}
 	for index := 1; ; index++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
@@ -200,56 +221,86 @@ func Parse(source string, data []byte) ([]Document, error) {
 		}
 		if err != nil {
 			// The YAML stream itself is broken: later documents cannot be found.
-			problems = append(problems, fmt.Errorf("%s: document %d: %w", source, index, err))
+			problems = append(problems, &DocError{Source: source, Index: index, Err: fmt.Errorf("%w: %w", errs.Invalid, err)})
 			break
 		}
-		doc, err := parseDocument(source, index, &n)
-		if err != nil {
-			problems = append(problems, err)
+		root := &n
+		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+			root = root.Content[0]
+		}
+		if root.Kind != yaml.SequenceNode {
+			add(index, root)
 			continue
 		}
-		if doc.Kind != "" {
-			docs = append(docs, doc)
+		for i, item := range root.Content {
+			if i > 0 {
+				index++
+			}
+			add(index, item)
 		}
 	}
 	return docs, errors.Join(problems...)
 }
 
+// DocError is what is wrong with one document, and where it is. Its message
+// is "SOURCE: document N (Kind): problem" (without the kind when the
+// document has none that can be read); Err is the problem, of kind
+// errs.Invalid, a *errs.FieldError naming the field when there is one.
+type DocError struct {
+	Source string
+	Index  int
+	Kind   string
+	Err    error
+}
+
+func (e *DocError) Error() string {
+	if e.Kind == "" {
+		return fmt.Sprintf("%s: document %d: %v", e.Source, e.Index, e.Err)
+	}
+	return fmt.Sprintf("%s: document %d (%s): %v", e.Source, e.Index, e.Kind, e.Err)
+}
+
+func (e *DocError) Unwrap() error { return e.Err }
+
+// invalid marks a problem without a field as invalid input.
+type invalid string
+
+func (e invalid) Error() string        { return string(e) }
+func (e invalid) Is(target error) bool { return target == errs.Invalid }
+
 func parseDocument(source string, index int, n *yaml.Node) (Document, error) {
 	doc := Document{Source: source, Index: index}
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		n = n.Content[0]
+	fail := func(err error) (Document, error) {
+		return doc, &DocError{Source: source, Index: index, Kind: doc.Kind, Err: err}
 	}
 	if n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return doc, nil // an empty document
 	}
 	if n.Kind != yaml.MappingNode {
-		return doc, fmt.Errorf("%s: document %d: must be a mapping with a kind field", source, index)
+		return fail(invalid("must be a mapping with a kind field"))
 	}
 	kindNode := mappingValue(n, "kind")
 	if kindNode == nil || kindNode.Value == "" {
-		return doc, fmt.Errorf("%s: document %d: kind is required (known kinds: %s)", source, index, strings.Join(Kinds(), ", "))
+		return fail(invalid("kind is required (known kinds: " + strings.Join(Kinds(), ", ") + ")"))
+	}
+	k, ok := kinds[kindNode.Value]
+	if !ok {
+		return fail(invalid(fmt.Sprintf("unknown kind %q (known kinds: %s)", kindNode.Value, strings.Join(Kinds(), ", "))))
 	}
 	doc.Kind = kindNode.Value
-	k, ok := kinds[doc.Kind]
-	if !ok {
-		return doc, fmt.Errorf("%s: document %d: unknown kind %q (known kinds: %s): %w",
-			source, index, doc.Kind, strings.Join(Kinds(), ", "), errs.Invalid)
-	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i].Value
-		if key != "kind" && !slices.Contains(k.fields, key) {
-			return doc, fmt.Errorf("%s: %w", doc.Where(),
-				errs.Field(key, "unknown field (%s accepts %s)", doc.Kind, strings.Join(k.fields, ", ")))
+		if key != "kind" && !slices.Contains(k.fields, key) && !slices.Contains(k.readOnly, key) {
+			return fail(errs.Field(key, "unknown field (%s accepts %s)", doc.Kind, strings.Join(k.fields, ", ")))
 		}
 	}
 	ws, obj, err := k.decode(n)
 	if err != nil {
-		return doc, fmt.Errorf("%s: %w", doc.Where(), err)
+		return fail(err)
 	}
 	if ws != "" {
 		if err := domain.ValidateName("workspace", ws); err != nil {
-			return doc, fmt.Errorf("%s: %w", doc.Where(), err)
+			return fail(err)
 		}
 	}
 	doc.Workspace, doc.Object = ws, obj

@@ -72,7 +72,7 @@ func windowsIn(field string, in []yamlWindow) ([]domain.Window, error) {
 			}
 			v, err := time.Parse(time.RFC3339, t.v)
 			if err != nil {
-				return nil, errs.Field(fmt.Sprintf("%s[%d].%s", field, i, t.name), "%q is not an RFC 3339 time", t.v)
+				return nil, errs.Field(fmt.Sprintf("%s[%d].%s", field, i, t.name), "%s is not an RFC 3339 time", errs.Quote(t.v))
 			}
 			*t.dst = v
 		}
@@ -103,7 +103,7 @@ func decodePolicy(n *yaml.Node) (string, any, error) {
 	if y.Soak != "" {
 		d, err := time.ParseDuration(y.Soak)
 		if err != nil {
-			return "", nil, errs.Field("soak", "%q is not a duration such as 30m or 2h", y.Soak)
+			return "", nil, errs.Field("soak", "%s is not a duration such as 30m or 2h", errs.Quote(y.Soak))
 		}
 		p.Soak = d
 	}

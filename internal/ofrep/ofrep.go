@@ -256,6 +256,9 @@ func (h *Handler) authenticate(r *http.Request) (Principal, *failure) {
 		return Principal{}, &failure{status: http.StatusUnauthorized}
 	case errors.Is(err, errs.Denied):
 		return Principal{}, &failure{status: http.StatusForbidden}
+	case errors.Is(err, errs.Unavailable):
+		h.log.Warn("ofrep: authenticate: store unavailable", "err", err)
+		return Principal{}, &failure{status: http.StatusServiceUnavailable, details: "authentication unavailable; retry later"}
 	default:
 		h.log.Error("ofrep: authenticate", "err", err)
 		return Principal{}, &failure{status: http.StatusInternalServerError, details: "authentication unavailable"}
@@ -320,6 +323,9 @@ func (h *Handler) resolveFacts(ctx context.Context, p Principal, project, target
 		return nil, 0, &failure{status: http.StatusBadRequest, code: eval.ErrInvalidContext, details: "target: " + err.Error()}
 	case errors.Is(err, errs.Denied):
 		return nil, 0, &failure{status: http.StatusForbidden}
+	case errors.Is(err, errs.Unavailable):
+		h.log.Warn("ofrep: resolve facts: store unavailable", "project", project, "target", target, "err", err)
+		return nil, 0, &failure{status: http.StatusServiceUnavailable, details: "facts unavailable; retry later"}
 	default:
 		h.log.Error("ofrep: resolve facts", "project", project, "target", target, "err", err)
 		return nil, 0, &failure{status: http.StatusInternalServerError, details: "facts unavailable"}

@@ -60,7 +60,9 @@ func TestSingle(t *testing.T) {
 		{"denied key", "tier-replicas", `{}`, bearerKey("k-denied"), false, 403, nil},
 		{"project the key may not evaluate", "tier-replicas", `{"context":{"project":"other"}}`, bearerKey("k-shop"), false, 403, nil},
 		{"facts unavailable", "tier-replicas", `{"context":{"target":"eu"}}`, bearerKey("k-shop"), true,
-			500, map[string]any{}},
+			503, map[string]any{}},
+		{"unknown body field", "tier-replicas", `{"context":{},"contxt":{"a":1}}`, bearerKey("k-shop"), false,
+			400, map[string]any{"key": "tier-replicas", "errorCode": "PARSE_ERROR"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +81,7 @@ func TestSingle(t *testing.T) {
 				}
 				return
 			}
-			if _, ok := got["errorCode"]; ok || tc.status == 500 {
+			if _, ok := got["errorCode"]; ok || tc.status >= 500 {
 				// Details are prose: only check they are there.
 				if got["errorDetails"] == "" || got["errorDetails"] == nil {
 					t.Fatalf("no errorDetails: %s", w.Body)

@@ -38,14 +38,16 @@ func readBody(r *http.Request, buf *[]byte, max int) *failure {
 		b = b[:len(b)+n]
 		if len(b) > max {
 			*buf = b
-			return &failure{status: http.StatusBadRequest, code: eval.ErrParse,
-				details: "request body exceeds " + strconv.Itoa(max) + " bytes"}
+			return bodyTooLarge(int64(max))
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			*buf = b
+			if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return bodyTooLarge(mb.Limit)
+			}
 			return &failure{status: http.StatusBadRequest, code: eval.ErrParse, details: "reading request body failed"}
 		}
 	}
@@ -53,7 +55,16 @@ func readBody(r *http.Request, buf *[]byte, max int) *failure {
 	return nil
 }
 
-// evalRequest is the decoded body of both evaluation endpoints.
+// bodyTooLarge is the answer to a body over a size limit: 413, with the
+// limit named, so that a client sends less instead of retrying.
+func bodyTooLarge(limit int64) *failure {
+	return &failure{status: http.StatusRequestEntityTooLarge, code: eval.ErrParse,
+		details: "request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes"}
+}
+
+// evalRequest is the decoded body of both evaluation endpoints. "context"
+// is its only field: any other is refused (unknownKey), so a misspelt
+// "contxt" is not evaluated as an empty context.
 type evalRequest struct {
 	Context map[string]any `json:"context"`
 }
@@ -85,6 +96,10 @@ func (h *Handler) decode(r *http.Request, p Principal, buf *[]byte) (request, *f
 					details: "context: must be a JSON object"}
 			}
 			return request{}, &failure{status: http.StatusBadRequest, code: eval.ErrParse, details: "malformed JSON: " + err.Error()}
+		}
+		if key, ok := unknownKey(*buf); ok {
+			return request{}, &failure{status: http.StatusBadRequest, code: eval.ErrParse,
+				details: key + ": is not a field of an evaluation request; send {\"context\": {...}}"}
 		}
 	}
 	attrs := body.Context

@@ -127,7 +127,8 @@ func (h *Handler) eventsURL(r *http.Request, req *request) string {
 	return u
 }
 
-// writeFailure writes f: an OFREP error body for 400, 404 and 500, no body
+// writeFailure writes f: an OFREP error body for 400, 404, 413, 500 and
+// 503, no body
 // for 401, 403 and 429 (the specification defines none).
 func (h *Handler) writeFailure(w http.ResponseWriter, key string, f *failure) {
 	hdr := w.Header()
@@ -145,7 +146,7 @@ func (h *Handler) writeFailure(w http.ResponseWriter, key string, f *failure) {
 		hdr.Set("Retry-After", at.Format(time.RFC3339))
 		w.WriteHeader(f.status)
 		return
-	case http.StatusInternalServerError:
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
 		key = ""
 		f.code = ""
 	}

@@ -19,16 +19,32 @@ import (
 const ArgoEnvPrefix = "ARGOCD_ENV_"
 
 // Argo is what Argo CD tells a config management plugin about the
-// application it renders, read from the build environment.
+// application it renders, read from the build environment the repo server
+// gives the plugin (reposerver/repository/repository.go, newEnv and
+// getPluginEnvs).
 type Argo struct {
-	AppName        string `json:"appName,omitempty"`
+	// AppName is ARGOCD_APP_NAME as Argo CD sets it: the Application's
+	// instance name, which is NAMESPACE_NAME for an Application outside
+	// Argo CD's own namespace (Application.InstanceName).
+	AppName string `json:"appName,omitempty"`
+	// Application and ApplicationNamespace are AppName split: the
+	// Application's own name, and its namespace when AppName carries one.
+	Application          string `json:"application,omitempty"`
+	ApplicationNamespace string `json:"applicationNamespace,omitempty"`
+	// AppNamespace is ARGOCD_APP_NAMESPACE: the Application's destination
+	// namespace (spec.destination.namespace), not the namespace the
+	// Application lives in.
 	AppNamespace   string `json:"appNamespace,omitempty"`
+	ProjectName    string `json:"projectName,omitempty"`
 	Revision       string `json:"revision,omitempty"`
 	RevisionShort  string `json:"revisionShort,omitempty"`
 	SourcePath     string `json:"sourcePath,omitempty"`
 	SourceRepoURL  string `json:"sourceRepoURL,omitempty"`
 	TargetRevision string `json:"targetRevision,omitempty"`
 	KubeVersion    string `json:"kubeVersion,omitempty"`
+	// KubeAPIVersions is KUBE_API_VERSIONS split at commas: the API
+	// versions the destination cluster serves ("apps/v1", "apps/v1/Deployment"…).
+	KubeAPIVersions []string `json:"kubeAPIVersions,omitempty"`
 	// Parameters are the plugin parameters by name: a string, a []string
 	// (an array parameter) or a map[string]string (a map parameter).
 	Parameters map[string]any `json:"parameters,omitempty"`
@@ -47,7 +63,7 @@ type Parameter struct {
 
 // ParseArgoEnv reads Argo CD's build environment from environ (os.Environ
 // form, KEY=VALUE). Outside Argo CD every field is simply empty. Only
-// ARGOCD_* variables and KUBE_VERSION are read, so nothing else of the
+// ARGOCD_*, PARAM_* and KUBE_* variables are read, so nothing else of the
 // plugin's environment (its token) can reach a template.
 func ParseArgoEnv(environ []string) (Argo, error) {
 	env := map[string]string{}
@@ -60,9 +76,14 @@ func ParseArgoEnv(environ []string) (Argo, error) {
 		}
 	}
 	a.AppName, a.AppNamespace = env["ARGOCD_APP_NAME"], env["ARGOCD_APP_NAMESPACE"]
+	a.ApplicationNamespace, a.Application = splitInstanceName(a.AppName)
+	a.ProjectName = env["ARGOCD_APP_PROJECT_NAME"]
 	a.Revision, a.RevisionShort = env["ARGOCD_APP_REVISION"], env["ARGOCD_APP_REVISION_SHORT"]
 	a.SourcePath, a.SourceRepoURL = env["ARGOCD_APP_SOURCE_PATH"], env["ARGOCD_APP_SOURCE_REPO_URL"]
 	a.TargetRevision, a.KubeVersion = env["ARGOCD_APP_SOURCE_TARGET_REVISION"], env["KUBE_VERSION"]
+	if v := env["KUBE_API_VERSIONS"]; v != "" {
+		a.KubeAPIVersions = strings.Split(v, ",")
+	}
 	if raw := env["ARGOCD_APP_PARAMETERS"]; raw != "" {
 		var params []Parameter
 		if err := json.Unmarshal([]byte(raw), &params); err != nil {
@@ -88,6 +109,17 @@ func ParseArgoEnv(environ []string) (Argo, error) {
 		}
 	}
 	return a, nil
+}
+
+// splitInstanceName splits Argo CD's instance name NAMESPACE_NAME. Neither
+// a namespace nor an Application name may hold '_' (both are DNS names), so
+// the first '_' is the separator; a name without one is in Argo CD's own
+// namespace.
+func splitInstanceName(s string) (namespace, name string) {
+	if ns, n, ok := strings.Cut(s, "_"); ok {
+		return ns, n
+	}
+	return "", s
 }
 
 // Context is the part of a bundle request's context that comes from Argo
@@ -141,9 +173,11 @@ type Target struct {
 //     FLAGOPS_WORKSPACE (ARGOCD_ENV_FLAGOPS_… in the plugin);
 //  3. the plugin parameters project, target, workspace;
 //  4. flagops.yaml in the source directory;
-//  5. for project and target only, the application name PROJECT--TARGET,
+//  5. for project and target only, the Application's name PROJECT--TARGET,
 //     when it holds exactly one "--" (catalog names may hold "--" too, so
-//     a name with two is refused rather than guessed).
+//     a name with two is refused rather than guessed). The name is the
+//     Application's own: the NAMESPACE_ prefix Argo CD puts in
+//     ARGOCD_APP_NAME for Applications outside its namespace is dropped.
 //
 // The workspace defaults to "default".
 func Choose(explicit Target, a Argo, cfg Config) (Target, error) {
@@ -167,8 +201,12 @@ func Choose(explicit Target, a Argo, cfg Config) (Target, error) {
 	if t.Workspace == "" {
 		t.Workspace = "default"
 	}
-	if (t.Project == "" || t.Target == "") && strings.Count(a.AppName, "--") == 1 {
-		p, tg, _ := strings.Cut(a.AppName, "--")
+	name := a.Application
+	if name == "" {
+		_, name = splitInstanceName(a.AppName)
+	}
+	if (t.Project == "" || t.Target == "") && strings.Count(name, "--") == 1 {
+		p, tg, _ := strings.Cut(name, "--")
 		if t.Project == "" {
 			t.Project = p
 		}

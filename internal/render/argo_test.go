@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/flagops/flagops/internal/render"
 )
@@ -53,6 +54,10 @@ func TestChoose(t *testing.T) {
 		{"parameters over flagops.yaml", render.Target{}, []string{`ARGOCD_APP_PARAMETERS=[{"name":"target","string":"t"}]`}, render.Config{Workspace: "w", Project: "p", Target: "u"}, render.Target{"w", "p", "t"}, ""},
 		{"PARAM_ variables without the JSON", render.Target{}, []string{"PARAM_PROJECT=p", "PARAM_TARGET=t"}, render.Config{}, render.Target{"default", "p", "t"}, ""},
 		{"flagops.yaml and app name", render.Target{}, []string{"ARGOCD_APP_NAME=x--eu-2"}, render.Config{Project: "p"}, render.Target{"default", "p", "eu-2"}, ""},
+		// Issue 17.8: outside Argo CD's namespace ARGOCD_APP_NAME is
+		// NAMESPACE_NAME (util/argo AppInstanceName); the namespace is not
+		// part of the project.
+		{"app name of an Application in another namespace", render.Target{}, []string{"ARGOCD_APP_NAME=team-a_shop--eu-1"}, render.Config{}, render.Target{"default", "shop", "eu-1"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			argo, err := render.ParseArgoEnv(tc.environ)
@@ -90,5 +95,67 @@ func TestParseArgoEnv(t *testing.T) {
 	}
 	if _, err := render.ParseArgoEnv([]string{"ARGOCD_APP_PARAMETERS={"}); err == nil {
 		t.Error("a malformed ARGOCD_APP_PARAMETERS was accepted")
+	}
+}
+
+// TestParseArgoEnvBuildVariables: issue 17.8. The build environment Argo CD
+// gives a plugin (reposerver/repository/repository.go, newEnv and
+// getPluginEnvs) reaches .Argo whole: the Application's name split from
+// its namespace, the destination namespace, the project, and the cluster's
+// API versions.
+func TestParseArgoEnvBuildVariables(t *testing.T) {
+	a, err := render.ParseArgoEnv([]string{"ARGOCD_APP_NAME=team-a_shop", "ARGOCD_APP_NAMESPACE=shop-prod",
+		"ARGOCD_APP_PROJECT_NAME=payments", "KUBE_VERSION=1.31.0", "KUBE_API_VERSIONS=v1,apps/v1,apps/v1/Deployment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"app name as given", a.AppName, "team-a_shop"},
+		{"application", a.Application, "shop"},
+		{"application namespace", a.ApplicationNamespace, "team-a"},
+		{"destination namespace", a.AppNamespace, "shop-prod"},
+		{"project", a.ProjectName, "payments"},
+		{"api versions", strings.Join(a.KubeAPIVersions, " "), "v1 apps/v1 apps/v1/Deployment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("%v, want %v", tc.got, tc.want)
+			}
+		})
+	}
+	if ctx := a.Context()["argocd"].(map[string]any); ctx["projectName"] != "payments" || ctx["application"] != "shop" {
+		t.Errorf("flag context %v: want the project and application", ctx)
+	}
+}
+
+// TestDiscover: issue 17.8. Argo CD asks plugins before its own Helm and
+// Kustomize detection (util/app/discovery, Discover), so discovery must not
+// claim a chart or a kustomization for a stray *.tmpl; flagops.yaml opts
+// such a directory in.
+func TestDiscover(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		want  string
+	}{
+		{"templates", fstest.MapFS{"a/app.yaml.tmpl": {}, "plain.yaml": {}}, "a/app.yaml.tmpl"},
+		{"flagops.yaml", fstest.MapFS{"flagops.yaml": {}, "x.yaml": {}}, "flagops.yaml"},
+		{"nothing", fstest.MapFS{"x.yaml": {}}, ""},
+		{"a helm chart with a template", fstest.MapFS{"Chart.yaml": {}, "templates/notes.tmpl": {}}, ""},
+		{"a kustomization with a template", fstest.MapFS{"kustomization.yaml": {}, "patch.yaml.tmpl": {}}, ""},
+		{"kustomization.yml", fstest.MapFS{"kustomization.yml": {}, "patch.yaml.tmpl": {}}, ""},
+		{"Kustomization", fstest.MapFS{"Kustomization": {}, "patch.yaml.tmpl": {}}, ""},
+		{"a chart opted in", fstest.MapFS{"Chart.yaml": {}, "flagops.yaml": {}, "values.yaml.tmpl": {}}, "flagops.yaml"},
+		{"a chart in a subdirectory does not stop it", fstest.MapFS{"vendor/Chart.yaml": {}, "app.yaml.tmpl": {}}, "app.yaml.tmpl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := render.Discover(tc.files)
+			if err != nil || got != tc.want {
+				t.Errorf("Discover = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

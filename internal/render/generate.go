@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"text/template/parse"
 )
 
@@ -14,13 +15,19 @@ type BundleFetcher interface {
 	Fetch(ctx context.Context, req *BundleRequest) (*Bundle, error)
 }
 
-// Generate is the plugin's generate step: it reads the source directory
+// Generate is GenerateWith under the default limits.
+func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher) ([]byte, error) {
+	return GenerateWith(ctx, fsys, t, argo, f, Limits{})
+}
+
+// GenerateWith is the plugin's generate step: it reads the source directory
 // fsys, finds the secrets its templates refer to, fetches the bundle of
-// deployment t in one request, and renders every file into one YAML stream.
+// deployment t in one request, and renders every file into one YAML stream
+// within the limits l (ExecuteWith).
 //
 // It returns the whole output or an error, never part of the output; the
-// error never holds a secret value.
-func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher) ([]byte, error) {
+// error never holds template data (ExecuteWith).
+func GenerateWith(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetcher, l Limits) ([]byte, error) {
 	files, err := LoadFiles(fsys)
 	if err != nil {
 		return nil, err
@@ -37,7 +44,7 @@ func Generate(ctx context.Context, fsys fs.FS, t Target, argo Argo, f BundleFetc
 	if err != nil {
 		return nil, Redact(err, b.Secrets)
 	}
-	return Execute(files, d)
+	return ExecuteWith(files, d, l)
 }
 
 // SecretKeys returns, sorted, the secret keys the templates of files refer
@@ -184,11 +191,34 @@ func isSecretsField(n parse.Node) bool {
 }
 
 // Discover returns the first file of fsys that makes it a flagops source
-// directory (a *.tmpl file, or flagops.yaml at the root), or "" when there
-// is none. It is the plugin's discovery step.
+// directory, or "" when there is none. It is the plugin's discovery step.
+//
+// Argo CD asks the plugins before its own Helm and Kustomize detection
+// (util/app/discovery, Discover), so a directory Argo CD would render as a
+// Helm chart (a Chart.yaml at its root) or with Kustomize (a
+// kustomization.yaml, kustomization.yml or Kustomization at its root) is
+// claimed only when it holds flagops.yaml: a *.tmpl file alone is not
+// enough there. Anywhere else flagops.yaml or any *.tmpl file claims it.
+// An Application naming the plugin still needs discovery to match: Argo CD
+// refuses a named plugin whose discovery says no (DetectConfigManagementPlugin).
 func Discover(fsys fs.FS) (string, error) {
 	if _, err := fs.Stat(fsys, ConfigFile); err == nil {
 		return ConfigFile, nil
+	}
+	root, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return "", fmt.Errorf("read source directory: %w", err)
+	}
+	for _, e := range root {
+		if e.IsDir() {
+			continue
+		}
+		// Argo CD's own tests, verbatim: a name ending in Chart.yaml, or
+		// kustomize.IsKustomization.
+		switch n := e.Name(); {
+		case strings.HasSuffix(n, "Chart.yaml"), n == "kustomization.yaml", n == "kustomization.yml", n == "Kustomization":
+			return "", nil
+		}
 	}
 	files, err := LoadFiles(fsys)
 	if err != nil {

@@ -148,9 +148,9 @@ func TestBundle(t *testing.T) {
 		kind   error
 		msg    string
 	}{
-		{"missing deployment", client, render.BundleRequest{Project: "shop", Target: "nope"}, errs.NotFound, "deployment shop@nope"},
+		{"missing deployment", client, render.BundleRequest{Project: "shop", Target: "nope"}, errs.NotFound, `deployment "shop@nope"`},
 		{"bad project", client, render.BundleRequest{Project: "Shop!", Target: "eu-1"}, errs.Invalid, "project"},
-		{"missing secret", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.NotFound, `secret "db" of shop@eu-1`},
+		{"missing secret", client, render.BundleRequest{Project: "shop", Target: "eu-1", Secrets: []string{"db"}}, errs.NotFound, `secret "db" of "shop@eu-1"`},
 		{"no key", &render.Client{BaseURL: s.URL()}, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unauthenticated, "needs an API key"},
 		{"server unreachable", unreachable, render.BundleRequest{Project: "shop", Target: "eu-1"}, errs.Unavailable, "server unreachable"},
 	} {

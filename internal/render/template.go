@@ -8,16 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 
-	"github.com/Masterminds/sprig/v3"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/flagops/flagops/internal/errs"
 )
 
 // ConfigFile is the optional per-application configuration in the source
@@ -106,107 +102,6 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// FuncMap returns the functions templates may call: sprig's text functions
-// without env, expandenv (the plugin's environment holds its token and must
-// never reach a manifest) and getHostByName (rendering must not depend on
-// DNS), plus toYaml, required, and fact, flag and secret, which fail with the
-// key's name when the key is unknown (and take keys with dots).
-func FuncMap(d *Data) template.FuncMap {
-	fm := sprig.TxtFuncMap()
-	for _, name := range []string{"env", "expandenv", "getHostByName"} {
-		delete(fm, name)
-	}
-	fm["toYaml"] = func(v any) (string, error) {
-		b, err := yaml.Marshal(v)
-		return strings.TrimSuffix(string(b), "\n"), err
-	}
-	fm["required"] = func(msg string, v any) (any, error) {
-		if v == nil || v == "" {
-			return nil, errors.New(msg)
-		}
-		return v, nil
-	}
-	fm["index"] = strictIndex
-	fm["fact"] = func(key string) (any, error) {
-		if v, ok := d.Facts[key]; ok {
-			return v, nil
-		}
-		return nil, fmt.Errorf("unknown fact %q", key)
-	}
-	fm["flag"] = func(key string) (any, error) {
-		if v, ok := d.Flags[key]; ok {
-			return v, nil
-		}
-		return nil, unknownFlag(d, key)
-	}
-	fm["secret"] = func(key string) (string, error) {
-		if v, ok := d.Secrets[key]; ok {
-			return v, nil
-		}
-		return "", fmt.Errorf("unknown secret %q", key)
-	}
-	return fm
-}
-
-// strictIndex is text/template's index, except that a key missing from a
-// map is an error, as missingkey=error makes it for .Facts.KEY: index is how
-// keys with dots or dashes are read, and must not hide a typo either.
-func strictIndex(item any, keys ...any) (any, error) {
-	v := reflect.ValueOf(item)
-	for _, k := range keys {
-		for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				return nil, fmt.Errorf("index of nil")
-			}
-			v = v.Elem()
-		}
-		kv := reflect.ValueOf(k)
-		switch v.Kind() {
-		case reflect.Map:
-			if !kv.IsValid() || !kv.Type().AssignableTo(v.Type().Key()) {
-				return nil, fmt.Errorf("index: key %v is not a %s", k, v.Type().Key())
-			}
-			e := v.MapIndex(kv)
-			if !e.IsValid() {
-				return nil, fmt.Errorf("map has no entry for key %q", fmt.Sprint(k))
-			}
-			v = e
-		case reflect.Slice, reflect.Array, reflect.String:
-			i, ok := toInt(kv)
-			if !ok || i < 0 || i >= v.Len() {
-				return nil, fmt.Errorf("index %v out of range [0,%d)", k, v.Len())
-			}
-			v = v.Index(i)
-		default:
-			return nil, fmt.Errorf("cannot index %s", v.Type())
-		}
-	}
-	if !v.IsValid() {
-		return nil, nil
-	}
-	return v.Interface(), nil
-}
-
-func toInt(v reflect.Value) (int, bool) {
-	switch v.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return int(v.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return int(v.Uint()), true
-	}
-	return 0, false
-}
-
-func unknownFlag(d *Data, key string) error {
-	if f, ok := d.FlagDetails[key]; ok {
-		if f.Error != "" {
-			return fmt.Errorf("flag %q served no value (%s: %s)", key, f.Reason, f.Error)
-		}
-		return fmt.Errorf("flag %q served no value (%s)", key, f.Reason)
-	}
-	return fmt.Errorf("unknown flag %q", key)
-}
-
 // File is one file of the source directory that goes into the output.
 type File struct {
 	// Path is slash-separated and relative to the source directory.
@@ -252,7 +147,8 @@ func LoadFiles(fsys fs.FS) ([]File, error) {
 
 // Parse parses the templates of files with the functions of d. It is
 // separate from Execute so that the secrets the templates refer to can be
-// found (SecretKeys) before the bundle is fetched.
+// found (SecretKeys) before the bundle is fetched. Functions are bound to
+// the limits of a rendering when it executes.
 func Parse(files []File, d *Data) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, f := range files {
@@ -268,28 +164,68 @@ func Parse(files []File, d *Data) (map[string]*template.Template, error) {
 	return out, nil
 }
 
-// Execute renders files with d into one multi-document YAML stream, each
-// file's documents preceded by "---" and a "# Source:" comment. Every
-// rendered template must be valid YAML. Nothing is returned on error, so a
+// Execute is ExecuteWith under the default limits.
+func Execute(files []File, d *Data) ([]byte, error) { return ExecuteWith(files, d, Limits{}) }
+
+// ExecuteWith renders files with d into one multi-document YAML stream,
+// each file's documents preceded by "---" and a "# Source:" comment. Every
+// rendered template must be valid YAML. Rendering stops with an error at
+// the limits l sets (time, output size). Nothing is returned on error, so a
 // caller never writes partial output; the error names the file, the line
-// and the missing key, and never holds a secret value of d.
-func Execute(files []File, d *Data) ([]byte, error) {
+// and column and what failed, and never holds template data (a secret, a
+// value a function was given).
+func ExecuteWith(files []File, d *Data, l Limits) ([]byte, error) {
 	tmpls, err := Parse(files, d)
 	if err != nil {
 		return nil, Redact(err, d.Secrets)
 	}
-	var out bytes.Buffer
+	lit := literalsOf(tmpls)
+	b := newBudget(l)
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := execute(files, tmpls, d, b, lit)
+		done <- result{out, err}
+	}()
+	timer := time.NewTimer(b.l.Timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, Redact(r.err, d.Secrets)
+		}
+		return r.out, nil
+	case <-timer.C:
+		// The execution goroutine stops at its next function call or
+		// write, which see the deadline; its result is dropped.
+		file := "the templates"
+		if p := b.file.Load(); p != nil {
+			file = *p
+		}
+		return nil, failure("%s: %s", file, b.timeErr())
+	}
+}
+
+func execute(files []File, tmpls map[string]*template.Template, d *Data, b *budget, lit literals) ([]byte, error) {
+	out := bytes.Buffer{}
+	funcs := b.bound(FuncMap(d))
 	for _, f := range files {
+		b.file.Store(&f.Path)
 		text := f.Text
 		if f.Template {
+			t := tmpls[f.Path]
+			guardPrints(t)
 			var buf bytes.Buffer
-			if err := tmpls[f.Path].Execute(&buf, d); err != nil {
-				return nil, Redact(explainExec(err, d), d.Secrets)
+			if err := t.Funcs(funcs).Execute(&boundedWriter{b: b, w: &buf}, d); err != nil {
+				return nil, explainExec(f.Path, err, d, lit)
 			}
 			text = buf.String()
 		}
 		if err := checkYAML(f.Path, text); err != nil {
-			return nil, Redact(err, d.Secrets)
+			return nil, err
 		}
 		if strings.TrimSpace(text) == "" {
 			continue
@@ -298,13 +234,16 @@ func Execute(files []File, d *Data) ([]byte, error) {
 		if !strings.HasSuffix(text, "\n") {
 			out.WriteByte('\n')
 		}
+		if int64(out.Len()) > b.l.MaxOutput {
+			return nil, failure("%s: %s", f.Path, b.outputErr())
+		}
 	}
 	return out.Bytes(), nil
 }
 
-// checkYAML reports the first document of text that is not YAML. yaml.v3's
-// messages are mostly line numbers, but some quote content (an anchor's
-// name), so callers redact them like any other error.
+// checkYAML reports the first document of text that is not YAML, by line
+// and without the content yaml.v3 quotes (an anchor's name, which may be
+// part of a secret).
 func checkYAML(file, text string) error {
 	dec := yaml.NewDecoder(strings.NewReader(text))
 	for {
@@ -314,113 +253,7 @@ func checkYAML(file, text string) error {
 			return nil
 		}
 		if err != nil {
-			return failure("%s: rendered output is not YAML: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+			return failure("%s: rendered output is not YAML: %s", file, describeYAMLError(err))
 		}
 	}
 }
-
-// missingKeyRE matches text/template's error for a missing map key under
-// missingkey=error, e.g.
-// `template: app.yaml.tmpl:3:12: executing "app.yaml.tmpl" at <.Facts.nope>: map has no entry for key "nope"`.
-var missingKeyRE = regexp.MustCompile(`^template: (.+?):(\d+):(\d+): executing ".*?" at <(.*?)>: map has no entry for key "(.*)"$`)
-
-// execPosRE matches the position part of any other execution error.
-var execPosRE = regexp.MustCompile(`^template: (.+?):(\d+):(\d+): executing ".*?" at <(.*?)>: (.*)$`)
-
-// explainExec rewrites a template execution error for people: FILE:LINE:COL,
-// what was unknown (a fact, a flag, a secret) and its name.
-func explainExec(err error, d *Data) error {
-	msg := err.Error()
-	if m := missingKeyRE.FindStringSubmatch(msg); m != nil {
-		file, line, col, expr, key := m[1], m[2], m[3], m[4], m[5]
-		what := "key " + fmt.Sprintf("%q", key)
-		switch root := rootField(expr); {
-		case root == "Facts" && strings.Count(expr, ".") == 2:
-			what = fmt.Sprintf("unknown fact %q", key)
-		case root == "Flags" || root == "FlagDetails":
-			what = unknownFlag(d, key).Error()
-		case root == "Secrets":
-			what = fmt.Sprintf("unknown secret %q", key)
-		default:
-			what = fmt.Sprintf("no key %q in %s", key, strings.TrimSuffix(expr, "."+key))
-		}
-		return failure("%s:%s:%s: %s (at %s)", file, line, col, what, expr)
-	}
-	if m := execPosRE.FindStringSubmatch(msg); m != nil {
-		if key, ok := strings.CutPrefix(m[5], "error calling index: map has no entry for key "); ok {
-			// index .Facts "KEY": name what was unknown, as for .Facts.KEY.
-			if f := strings.Fields(m[4]); len(f) == 3 {
-				var k string
-				if json.Unmarshal([]byte(key), &k) == nil {
-					switch rootField(f[1]) {
-					case "Facts":
-						return failure("%s:%s:%s: unknown fact %q (at %s)", m[1], m[2], m[3], k, m[4])
-					case "Flags", "FlagDetails":
-						return failure("%s:%s:%s: %s (at %s)", m[1], m[2], m[3], unknownFlag(d, k), m[4])
-					case "Secrets":
-						return failure("%s:%s:%s: unknown secret %q (at %s)", m[1], m[2], m[3], k, m[4])
-					}
-				}
-			}
-		}
-		// A function's error (fact, flag, secret, required, fail) ends the
-		// message after "error calling NAME: ".
-		return failure("%s:%s:%s: %s (at %s)", m[1], m[2], m[3], m[5], m[4])
-	}
-	return failure("%s", strings.TrimPrefix(msg, "template: "))
-}
-
-// rootField returns the first field of a template expression such as
-// ".Facts.tier" or "$.Facts.tier" ("Facts").
-func rootField(expr string) string {
-	expr = strings.TrimPrefix(strings.TrimPrefix(expr, "$"), ".")
-	root, _, _ := strings.Cut(expr, ".")
-	return root
-}
-
-// Redact returns err with every secret value in its message replaced by
-// "[redacted]", keeping its kind. Argo CD shows a plugin's stderr in its UI,
-// so no error may carry a secret; longer values are replaced first so that
-// a value containing another is not half-redacted.
-func Redact(err error, secrets map[string]string) error {
-	if err == nil || len(secrets) == 0 {
-		return err
-	}
-	vals := make([]string, 0, len(secrets))
-	for _, v := range secrets {
-		if v != "" {
-			vals = append(vals, v)
-		}
-	}
-	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
-	msg := err.Error()
-	clean := msg
-	for _, v := range vals {
-		clean = strings.ReplaceAll(clean, v, "[redacted]")
-	}
-	if clean == msg {
-		return err
-	}
-	kind := errs.KindOf(err)
-	if kind == nil {
-		return errors.New(clean)
-	}
-	return &kindError{msg: clean, kind: kind}
-}
-
-// failure returns an errs.Invalid error whose text is exactly the message,
-// as a person reading Argo CD's UI should see it.
-func failure(format string, args ...any) error {
-	return &kindError{msg: fmt.Sprintf(format, args...), kind: errs.Invalid}
-}
-
-// kindError is an error of a kind whose text is only its message (errs.New
-// appends the kind's name). Redact uses it to keep the kind of an error it
-// cleaned: it does not wrap the original, whose text holds the secrets.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }

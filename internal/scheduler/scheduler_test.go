@@ -3,57 +3,45 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/scheduler"
 )
-
-// flipLock leads while its field says so.
-type flipLock struct {
-	mu   sync.Mutex
-	lead bool
-}
-
-func (l *flipLock) TryLock(context.Context) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lead, nil
-}
-func (l *flipLock) Unlock(context.Context) error { return nil }
 
 func TestTick(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tests := []struct {
 		name    string
-		lead    bool
+		errA    error
 		wantRun []string
-		wantErr bool
 	}{
-		{"leader runs every task, a failing one does not stop the others", true, []string{"a", "b"}, true},
-		{"follower runs nothing", false, nil, false},
+		{"a failing task does not stop the others", errors.New("boom"), []string{"a", "b"}},
+		{"a stale term stops the tick", fmt.Errorf("write: %w", domain.ErrStaleTerm), []string{"a"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var ran []string
 			var seen time.Time
 			clock := scheduler.NewFakeClock(start)
-			s := scheduler.New(clock, &flipLock{lead: tc.lead}, log,
+			s := scheduler.New(clock, log,
 				scheduler.Task{Name: "a", Run: func(_ context.Context, now time.Time) error {
 					ran, seen = append(ran, "a"), now
-					return errors.New("boom")
+					return tc.errA
 				}},
 				scheduler.Task{Name: "b", Run: func(context.Context, time.Time) error { ran = append(ran, "b"); return nil }},
 			)
 			err := s.Tick(context.Background())
-			if (err != nil) != tc.wantErr || len(ran) != len(tc.wantRun) || s.Leader() != tc.lead {
-				t.Fatalf("Tick = %v, ran %v, leader %v", err, ran, s.Leader())
+			if !errors.Is(err, tc.errA) || !slices.Equal(ran, tc.wantRun) {
+				t.Fatalf("Tick = %v, ran %v; want %v, ran %v", err, ran, tc.errA, tc.wantRun)
 			}
-			if tc.lead && !seen.Equal(start) {
+			if !seen.Equal(start) {
 				t.Fatalf("task saw %v; want the clock's %v", seen, start)
 			}
 		})
@@ -65,7 +53,7 @@ func TestTick(t *testing.T) {
 func TestRunFollowsTheFakeClock(t *testing.T) {
 	clock := scheduler.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ticks := make(chan time.Time, 10)
-	s := scheduler.New(clock, scheduler.AlwaysLeader{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	s := scheduler.New(clock, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		scheduler.Task{Name: "t", Run: func(_ context.Context, now time.Time) error { ticks <- now; return nil }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

@@ -8,13 +8,38 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/service"
 )
 
 // AdminTokenFile is the file in the data directory that receives the
 // bootstrap admin key's token.
 const AdminTokenFile = "admin.token"
+
+// ServerURLsFile is the file in the data directory that lists the URLs of
+// the servers started on it, one a line, the latest first. The CLI sends a
+// data directory's admin token by itself only to a loopback server listed
+// there, never to another server.
+const ServerURLsFile = "server.urls"
+
+// maxServerURLs is how many URLs ServerURLsFile keeps.
+const maxServerURLs = 16
+
+// recordURL puts this server's URL first in ServerURLsFile.
+func (s *Server) recordURL() error {
+	path := filepath.Join(s.cfg.DataDir, ServerURLsFile)
+	urls := []string{s.URL()}
+	if b, err := os.ReadFile(path); err == nil {
+		for _, u := range strings.Fields(string(b)) {
+			if u != s.URL() && len(urls) < maxServerURLs {
+				urls = append(urls, u)
+			}
+		}
+	}
+	return writeSecretFile(path, []byte(strings.Join(urls, "\n")+"\n"))
+}
 
 // checkModes refuses unsafe or incomplete configurations before anything
 // is opened for business.
@@ -25,9 +50,34 @@ func (s *Server) checkModes() error {
 	if s.cfg.InsecureDev && !loopbackOnly(s.cfg.Listen) {
 		return fmt.Errorf("--insecure-dev turns authentication off and is refused unless the server listens on loopback only; %q is not a loopback address", s.cfg.Listen)
 	}
+	if err := s.readAdminToken(); err != nil {
+		return err
+	}
 	if s.cfg.InsecureDev {
 		s.log.Warn("authentication is OFF (--insecure-dev): every caller on this machine may do anything")
 	}
+	return nil
+}
+
+// readAdminToken reads and checks the bootstrap admin token of
+// Config.AdminTokenPath. Its errors name the flag and the rule, never the
+// file's content.
+func (s *Server) readAdminToken() error {
+	if s.cfg.AdminTokenPath == "" {
+		return nil
+	}
+	if s.cfg.NoBootstrapAdmin {
+		return errors.New("--admin-token-file and --no-bootstrap-admin contradict each other: pass one of them")
+	}
+	b, err := os.ReadFile(s.cfg.AdminTokenPath)
+	if err != nil {
+		return fmt.Errorf("--admin-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if !auth.WellFormed(token) {
+		return fmt.Errorf("--admin-token-file %s: the file does not hold a flagops API token: want %s followed by 43 characters of 0-9, A-Z and a-z, the format flagops generates (surrounding white space is ignored)", s.cfg.AdminTokenPath, auth.TokenPrefix)
+	}
+	s.adminToken = token
 	return nil
 }
 
@@ -56,15 +106,24 @@ func (s *Server) loadTLS() error {
 	return nil
 }
 
-// bootstrap creates the first admin key when the store has none and writes
-// its token to <data-dir>/admin.token (0600), also with PostgreSQL. It logs
-// where the token went, never the token.
+// bootstrap creates the first admin key when the store has none, unless
+// Config.NoBootstrapAdmin. Its token is the one of Config.AdminTokenPath,
+// or a generated one written to <data-dir>/admin.token (0600), also with
+// PostgreSQL. It logs where the token is, never the token.
 func (s *Server) bootstrap(ctx context.Context) error {
-	token, created, err := service.NewAccess(s.store).Bootstrap(ctx)
+	if s.cfg.NoBootstrapAdmin {
+		return nil
+	}
+	token, created, err := service.NewAccess(s.store).Bootstrap(ctx, s.adminToken)
 	if err != nil {
 		return err
 	}
 	if !created {
+		return nil
+	}
+	if s.adminToken != "" {
+		s.log.Info("created the first admin API key with the token of the file named here (revoke the key once you have made your own)",
+			"key", service.BootstrapKeyName, "token_file", s.cfg.AdminTokenPath)
 		return nil
 	}
 	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)

@@ -26,6 +26,7 @@ import (
 	"github.com/flagops/flagops/internal/domain"
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
+	"github.com/flagops/flagops/web"
 )
 
 // rpc is one procedure of the API, found in the generated descriptors.
@@ -243,6 +244,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		covered[route] = true
 		rs, _ := rule.Resources(nil)
 		method, path, _ := strings.Cut(route, " ")
+		path = strings.TrimSuffix(path, "{$}") // "GET /{$}" is the exact path "/"
 		check(t, route, func(token string) (bool, string) {
 			req, _ := http.NewRequest(method, s.URL()+path, nil)
 			if token != "" {
@@ -279,8 +281,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 }
 
 // ownCredential are the public routes whose handler checks a credential of
-// its own instead of an API key: the fact hook's token (fhk_…).
-var ownCredential = map[string]bool{api.FactHookRoute: true}
+// its own instead of an API key: the fact hook's token (fhk_…), and the web
+// UI's session cookie (its pages, event stream and actions) or sign-in
+// credentials (the sign-in form's cookie, a one-time code).
+var ownCredential = func() map[string]bool {
+	m := map[string]bool{api.FactHookRoute: true}
+	for _, p := range web.SessionPatterns {
+		m[p] = true
+	}
+	return m
+}()
 
 // callRPC calls a procedure with the Connect protocol (JSON) and reports
 // whether authorization refused it, and the code.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"github.com/flagops/flagops/internal/server"
 	"github.com/flagops/flagops/internal/server/servertest"
 	"github.com/flagops/flagops/internal/webhook"
+	"github.com/flagops/flagops/web/webtest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the server's concurrent logging.
@@ -61,7 +64,8 @@ func TestSecretCanary(t *testing.T) {
 	catalog(t, c)
 
 	canary := "canary-" + rand.Text()
-	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), base64.RawURLEncoding.EncodeToString([]byte(canary))}
+	forms := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), base64.RawURLEncoding.EncodeToString([]byte(canary)),
+		hex.EncodeToString([]byte(canary)), strings.ToUpper(canary)}
 	var seen []string // everything that must not hold the value
 	look := func(what string, b []byte) {
 		t.Helper()
@@ -144,6 +148,11 @@ func TestSecretCanary(t *testing.T) {
 			r, err := c.Secrets.RotateMasterKey(ctx, connect.NewRequest(&flagopsv1.RotateMasterKeyRequest{}))
 			return r.Msg, err
 		}},
+		{"Apply with a prune of facts", func() (proto.Message, error) {
+			r, err := c.Apply.Apply(ctx, connect.NewRequest(&flagopsv1.ApplyRequest{Prune: true, PruneKinds: []string{"Facts"},
+				Manifests: []*flagopsv1.Manifest{{Source: "canary.yaml", Content: "kind: Facts\nscope: " + scope + "\nvalues: {tier: pro}\n"}}}))
+			return r.Msg, err
+		}},
 		{"GetFacts export", func() (proto.Message, error) {
 			r, err := c.Facts.GetFacts(ctx, connect.NewRequest(&flagopsv1.GetFactsRequest{Scope: scope}))
 			return r.Msg, err
@@ -181,6 +190,7 @@ func TestSecretCanary(t *testing.T) {
 	for _, args := range [][]string{
 		{"secrets", "list"}, {"secrets", "list", scope, "-o", "json"}, {"secrets", "versions", scope, key, "-o", "yaml"},
 		{"secrets", "audit"}, {"history", "-o", "json"}, {"history"}, {"facts", "get", scope, "-o", "json"},
+		{"get", "facts", scope, "-o", "yaml"},
 	} {
 		out, code := runCLI(t, env, args...)
 		if code != 0 {
@@ -190,6 +200,31 @@ func TestSecretCanary(t *testing.T) {
 	}
 	if out, code := runCLI(t, env, "secrets", "get", scope, key); code != 0 || out != canary+"\n" {
 		t.Fatalf("flagops secrets get: %d %q", code, out)
+	}
+
+	// Render's stderr and the errors of bad PutSecret values.
+	canaryInputPlaces(t, s, key, canary, look)
+
+	// The web UI: a new version stored through its write-only form, then
+	// every page that shows secrets' metadata, versions and reads, or the
+	// change log.
+	ui := webtest.SignIn(t, s.URL(), servertest.AdminToken(s.URL()))
+	code, page := ui.Post(t, "/ui/actions/secret-put", url.Values{"scope": {scope}, "key": {key}, "value": {canary + "-ui"},
+		"return": {"/facts?project=shop&target=eu-1"}})
+	if code != http.StatusOK || !strings.Contains(page, "Stored a new version") {
+		t.Fatalf("storing a secret through the UI: %d", code)
+	}
+	look("the UI's answer to a secret write", []byte(page))
+	for _, path := range []string{"/", "/projects/shop", "/facts?project=shop&target=eu-1", "/facts?project=shop&target=eu-1&hkey=dbPassword&hscope=" + url.QueryEscape(scope),
+		"/timeline", "/timeline?kind=secret", "/access", "/flags"} {
+		code, page := ui.Get(t, path)
+		if code != http.StatusOK {
+			t.Fatalf("UI page %s: %d", path, code)
+		}
+		look("the UI page "+path, []byte(page))
+	}
+	if _, page := ui.Get(t, "/facts?project=shop&target=eu-1"); !strings.Contains(page, "dbPassword") {
+		t.Error("the facts page does not list the secret's metadata")
 	}
 
 	// Everything the watcher received.

@@ -44,7 +44,7 @@ func TestFactHookIngress(t *testing.T) {
 		s := servertest.Start(t, cfg)
 		c := clients(s)
 		estate(t, c)
-		created, err := webhooksClient(s).CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms"}))
+		created, err := webhooksClient(s).CreateFactHook(ctx, connect.NewRequest(&flagopsv1.CreateFactHookRequest{Name: "cms", Scopes: []string{"deployment/*@*", "environment/*"}}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestFactHookIngress(t *testing.T) {
 			{"bad fact key", token, `{"scope":"environment/prod","facts":{"1x":1}}`, 400, "facts.1x", ""},
 			{"unknown deployment", token, `[{"deployment":"shop@eu-1","facts":{"a":1}},{"deployment":"shop@nowhere","facts":{"b":2}}]`,
 				400, "[1].deployment", "nowhere"},
-			{"too large", token, `{"scope":"workspace","facts":{"big":"` + strings.Repeat("x", 2<<20) + `"}}`, 429, "body", ""}, // TooLarge maps to resource_exhausted
+			{"too large", token, `{"scope":"workspace","facts":{"big":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, "body", "at most"}, // TooLarge is 413 with the limit named
 		}
 		before := revision()
 		for _, tc := range bad {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/flagops/flagops/internal/errs"
 	"github.com/flagops/flagops/internal/eval"
 	"github.com/flagops/flagops/internal/flagsync"
 	"github.com/flagops/flagops/internal/ofrep"
@@ -65,13 +66,23 @@ func (rt *flagRuntime) mountOFREP(route func(pattern string, h http.Handler)) {
 	route("GET "+ofrep.PathEvents, rt.ofrep)
 }
 
+// storeErr gives a database driver's connection error the kind
+// errs.Unavailable, for OFREP, which maps kinds to statuses itself (503
+// for this one).
+func storeErr(err error) error {
+	if errs.KindOf(err) == nil && store.IsUnavailable(err) {
+		return fmt.Errorf("%w: %w", errs.Unavailable, err)
+	}
+	return err
+}
+
 // storeFacts adapts the store's ResolveFacts to ofrep.FactResolver.
 type storeFacts struct{ st *store.Store }
 
 func (f storeFacts) Resolve(ctx context.Context, ws, project, target string) (ofrep.Facts, error) {
 	r, err := f.st.ResolveFacts(ctx, ws, project, target)
 	if err != nil {
-		return ofrep.Facts{}, err
+		return ofrep.Facts{}, storeErr(err)
 	}
 	out := make(map[string]any, len(r.Facts))
 	for k, raw := range r.Facts {

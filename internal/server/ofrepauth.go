@@ -34,7 +34,7 @@ func (a ofrepKeys) Authenticate(ctx context.Context, token string) (ofrep.Princi
 		h.Set("Authorization", "Bearer "+token)
 		var err error
 		if p, err = a.keys.Authenticate(ctx, h); err != nil {
-			return ofrep.Principal{}, err
+			return ofrep.Principal{}, storeErr(err)
 		}
 		if !p.Authenticated() {
 			return ofrep.Principal{}, errs.New(errs.Unauthenticated, "no API key")

@@ -8,13 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,101 +20,25 @@ import (
 
 	"github.com/flagops/flagops/internal/api"
 	"github.com/flagops/flagops/internal/auth"
-	"github.com/flagops/flagops/internal/ofrep"
+	"github.com/flagops/flagops/internal/leader"
 	"github.com/flagops/flagops/internal/render"
-	"github.com/flagops/flagops/internal/scheduler"
 	"github.com/flagops/flagops/internal/secrets"
 	"github.com/flagops/flagops/internal/service"
 	"github.com/flagops/flagops/internal/store"
 	"github.com/flagops/flagops/internal/watch"
 	"github.com/flagops/flagops/internal/webhook"
+	"github.com/flagops/flagops/web"
 )
-
-// Config is everything serve needs. Zero values take the documented defaults.
-type Config struct {
-	// Listen is the address to listen on (default 127.0.0.1:8080; port 0
-	// picks a free port, see Server.Addr).
-	Listen string
-	// DataDir holds the SQLite database (default ./flagops-data).
-	DataDir string
-	// DatabaseURL selects PostgreSQL (postgres://…) instead of SQLite.
-	DatabaseURL string
-	// MaxRequestBytes caps a request body (default 4 MiB).
-	MaxRequestBytes int64
-	// ShutdownTimeout bounds the graceful shutdown (default 15s).
-	ShutdownTimeout time.Duration
-
-	// OFREPKeys are static OFREP API keys (development and tests): the key
-	// sent as "Authorization: Bearer KEY" or "X-API-Key: KEY" maps to the
-	// workspace, environment and optional project it evaluates in.
-	OFREPKeys map[string]ofrep.Principal
-	// OFREPAuth, when set, replaces OFREPKeys: the seam for store-backed
-	// API keys with an evaluator role.
-	OFREPAuth ofrep.Authenticator
-	// PublicURL is the externally visible base URL OFREP advertises in
-	// eventStreams (default: derived from each request).
-	PublicURL string
-	// OFREPRateLimit limits flag evaluations per key: one token bucket per
-	// key shared by every evaluation path (OFREP single and bulk, opening
-	// an OFREP event stream, and Connect FlagService/Evaluate), so a key
-	// cannot spend its budget twice; the zero value is no limit. Over the
-	// limit OFREP answers 429 with Retry-After, as its specification
-	// defines, and Evaluate resource_exhausted. Buckets of keys that stop
-	// asking are dropped once refilled.
-	OFREPRateLimit ofrep.RateLimit
-	// Webhooks tunes the webhook dispatcher, which always runs (on
-	// PostgreSQL, in the one instance holding its advisory lock). Logger
-	// and Leader are filled in by the server.
-	Webhooks webhook.Options
-	// GitWritebackConfig names an optional YAML file of git write-back
-	// rules (docs/integrations.md); empty disables git write-back.
-	GitWritebackConfig string
-	Logger             *slog.Logger
-	// SchedulerInterval is how often the scheduler ticks (default 10s);
-	// negative disables the scheduler on this instance.
-	SchedulerInterval time.Duration
-	// Clock is the scheduler's clock (default the system clock); tests pass
-	// a scheduler.FakeClock.
-	Clock scheduler.Clock
-	// InsecureDev turns authentication and authorization off: every caller
-	// is allowed and may name itself with the X-Flagops-Actor header. Start
-	// refuses it unless Listen is a loopback address.
-	InsecureDev bool
-	// TLSCert and TLSKey are PEM files; set both to serve HTTPS (HTTP/2
-	// negotiated by ALPN), or neither for plain HTTP with h2c.
-	TLSCert, TLSKey string
-}
-
-func (c *Config) defaults() {
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:8080"
-	}
-	if c.DataDir == "" {
-		c.DataDir = "./flagops-data"
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = 4 << 20
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 15 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.SchedulerInterval == 0 {
-		c.SchedulerInterval = 10 * time.Second
-	}
-	if c.Clock == nil {
-		c.Clock = scheduler.SystemClock{}
-	}
-}
 
 // Server is a running flagops server. Its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	hub   *watch.Hub
+	cfg Config
+	// adminToken is the bootstrap admin token read from
+	// Config.AdminTokenPath, or empty for a generated one.
+	adminToken string
+	log        *slog.Logger
+	store      *store.Store
+	hub        *watch.Hub
 	// authn authenticates API keys, for the API and for OFREP.
 	authn *auth.Authenticator
 	flags *flagRuntime
@@ -131,6 +53,9 @@ type Server struct {
 	routes []string
 
 	dispatcher *webhook.Dispatcher
+	// electors run the background jobs, one lease each, keyed by lease name.
+	electors map[string]*leader.Elector
+	holder   string
 	// bgCancel ends the background jobs (dispatcher, write-back); bg waits
 	// for them before the store closes.
 	bgCancel context.CancelFunc
@@ -138,7 +63,7 @@ type Server struct {
 
 	served chan struct{} // closed when Serve returns
 	// stopScheduler ends the scheduler; schedulerDone is closed when it has
-	// given up leadership.
+	// given up its lease.
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
 	promotions    *service.Promotions
@@ -169,6 +94,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) start(ctx context.Context) error {
 	if err := s.checkModes(); err != nil {
 		return err
+	}
+	if err := s.leaderConfig().Validate(); err != nil {
+		return fmt.Errorf("leader election: %w", err)
 	}
 	applied, err := s.store.Migrate(ctx)
 	if err != nil {
@@ -225,22 +153,14 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.startBackground(kr); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := s.listen()
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+		return err
 	}
 	s.addr = ln.Addr().String()
 	s.promotions = service.NewPromotions(s.store, s.cfg.Clock.Now)
 	s.startScheduler()
-	s.http = &http.Server{
-		Handler:           s.handler(kr),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		Protocols:         new(http.Protocols),
-	}
-	// gRPC clients speak HTTP/2 without TLS (h2c) to a plain port.
-	s.http.Protocols.SetHTTP1(true)
-	s.http.Protocols.SetUnencryptedHTTP2(true)
+	s.http = s.httpServer(s.handler(kr))
 	// Shutdown waits for active streams; ending the watchers ends them.
 	s.http.RegisterOnShutdown(s.hub.Close)
 	s.http.RegisterOnShutdown(s.flags.ofrep.Close)
@@ -264,6 +184,9 @@ func (s *Server) start(ctx context.Context) error {
 			s.log.Error("serve", "err", err)
 		}
 	}()
+	if err := s.recordURL(); err != nil {
+		s.log.Warn("could not record this server's URL in the data directory; the CLI will not send it the admin token by itself", "err", err)
+	}
 	s.log.Info("flagops serving", "addr", s.addr, "tls", s.tls, "insecure_dev", s.cfg.InsecureDev, "store", s.store.Dialect(),
 		"migrations_applied", applied, "revision", s.hub.Revision(), "master_key", kr.ActiveID())
 	return nil
@@ -282,6 +205,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagops_watchers", Help: "Open watchers of the change log."},
 			func() float64 { return float64(s.hub.Watchers()) }),
 	)
+	s.registerLeaderMetrics(reg)
 	opt := api.Options{Logger: s.log, Metrics: api.NewMetrics(reg), MaxRequestBytes: s.cfg.MaxRequestBytes,
 		Auth: s.authn, EvalLimiter: s.flags.limit, Streams: s.streams}
 	versions := service.NewVersions(s.store)
@@ -300,6 +224,7 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 		Versions:   versions,
 		Releases:   service.NewReleases(s.store),
 		Promotions: s.promotions,
+		Apply:      service.NewApplier(s.store),
 	}, opt)
 	// Every plain route is registered through route, which puts it behind
 	// auth.Authorize and in s.routes, so the authorization matrix test
@@ -334,50 +259,15 @@ func (s *Server) handler(kr *secrets.Keyring) http.Handler {
 	}))
 	route(api.FactHookRoute, api.FactHookHandler(webhooks, opt))
 	route("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
-	return api.WithRequestID(mux)
-}
-
-// readyz answers 200 when the store answers and its schema is the latest,
-// else 503 with the reason.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("readyz: store does not answer", "err", err)
-		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
-		return
+	// The web UI at "/" calls this same handler in-process with its
+	// session's key: it reaches nothing an API client could not.
+	ui := web.New(web.Options{Authn: s.authn, Logger: s.log})
+	for _, r := range ui.Routes() {
+		route(r.Pattern, r.Handler)
 	}
-	applied, latest, err := s.store.MigrationStatus(ctx)
-	if err != nil {
-		http.Error(w, "migration status unavailable: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if applied != latest {
-		http.Error(w, fmt.Sprintf("schema at migration %d, latest is %d", applied, latest), http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = fmt.Fprintf(w, "ok: %s, migration %d, revision %d\n", s.store.Dialect(), applied, s.hub.Revision())
-}
-
-// startScheduler runs the background tasks (promotions, scheduled flag
-// changes and progressive rollouts) on whichever instance holds the
-// scheduler lock; on SQLite this instance always does. Each task re-checks
-// state inside its own transactions, so a due item runs exactly once even
-// across a failover.
-func (s *Server) startScheduler() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopScheduler, s.schedulerDone = cancel, make(chan struct{})
-	if s.cfg.SchedulerInterval < 0 {
-		close(s.schedulerDone)
-		return
-	}
-	sch := scheduler.New(s.cfg.Clock, s.store.LeaderLock(store.SchedulerLockID), s.log,
-		scheduler.Task{Name: "promotions", Run: s.promotions.Tick},
-		scheduler.Task{Name: "flag-schedules", Run: s.store.RunDue})
-	go func() {
-		defer close(s.schedulerDone)
-		_ = sch.Run(ctx, s.cfg.SchedulerInterval)
-	}()
+	h := api.WithRequestID(mux)
+	ui.SetAPI(h)
+	return h
 }
 
 // Addr returns the bound address (host:port).

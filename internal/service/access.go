@@ -82,12 +82,16 @@ const BootstrapKeyName = "admin"
 
 // Bootstrap creates an admin key over every workspace when the store holds
 // no key at all, and returns its token; created is false (and the token
-// empty) when keys already exist.
-func (a *Access) Bootstrap(ctx context.Context) (token string, created bool, err error) {
+// empty) when keys already exist. The key takes token when it is not empty
+// (the caller has checked its format with auth.WellFormed), else a fresh
+// one.
+func (a *Access) Bootstrap(ctx context.Context, token string) (_ string, created bool, err error) {
 	k := domain.APIKey{ID: auth.NewKeyID(), Name: BootstrapKeyName, Bindings: []domain.Binding{
 		{Role: domain.RoleAdmin, Workspace: domain.AllWorkspaces, Scope: domain.WorkspaceScope()},
 	}}
-	token = auth.NewToken()
+	if token == "" {
+		token = auth.NewToken()
+	}
 	_, err = a.store.CreateAPIKey(domain.WithOrigin(ctx, domain.Origin{Actor: "flagops/bootstrap"}), k, auth.HashToken(token), true)
 	if errs.KindOf(err) == errs.FailedPrecondition {
 		return "", false, nil

@@ -177,7 +177,7 @@ func (f *Facts) BulkSetFacts(ctx context.Context, ws string, in []BulkEntry) (in
 			return 0, err
 		}
 		if j, dup := seen[sc.String()]; dup {
-			return 0, errs.Field(field+".scope", "%q is also entries[%d]; merge them", sc, j)
+			return 0, errs.Field(field+".scope", "%s is also entries[%d]; merge them", errs.Quote(sc.String()), j)
 		}
 		seen[sc.String()] = i
 		vals, err := values(field+".values", e.Values)

@@ -345,7 +345,7 @@ func (p *Promotions) List(ctx context.Context, r PromotionsRequest) ([]domain.Pr
 		switch s {
 		case domain.PromotionPending, domain.PromotionWaitingApproval, domain.PromotionRunning, domain.PromotionDone, domain.PromotionRefused:
 		default:
-			return nil, errs.Field("states["+strconv.Itoa(i)+"]", "%q is not a promotion state", s)
+			return nil, errs.Field("states["+strconv.Itoa(i)+"]", "%s is not a promotion state", errs.Quote(s))
 		}
 	}
 	return p.store.ListPromotions(ctx, store.PromotionFilter{Workspace: ws, Project: r.Project, To: r.To, States: r.States}, r.Limit)

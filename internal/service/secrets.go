@@ -242,7 +242,7 @@ func (s *Secrets) ResolveSecrets(ctx context.Context, ws, project, target string
 	// Check every key before reading any, so a bad request audits nothing.
 	for _, k := range keys {
 		if _, ok := byKey[k]; !ok {
-			return nil, errs.New(errs.NotFound, "secret %q of %s@%s", k, project, target)
+			return nil, errs.New(errs.NotFound, "secret %s of %s", errs.Quote(k), errs.Quote(project+"@"+target))
 		}
 	}
 	out := make(map[string]string, len(keys))
@@ -301,7 +301,7 @@ func (s *Secrets) RotateMasterKey(ctx context.Context) (Rotation, error) {
 			}
 			users, err := s.store.RetireMasterKey(ctx, s.kr, oid)
 			if err != nil {
-				return res, fmt.Errorf("rotate master key: retire %q: %w", oid, err)
+				return res, fmt.Errorf("rotate master key: retire %s: %w", errs.Quote(oid), err)
 			}
 			if users > 0 {
 				left = append(left, oid)

@@ -270,7 +270,7 @@ func (v *Versions) Resolve(ctx context.Context, wsName, project, env, platform s
 	}
 	switch {
 	case len(match) == 0:
-		return Resolved{}, errs.New(errs.NotFound, "release %s of %s has no artifact for platform %q", d.Version, project, platform)
+		return Resolved{}, errs.New(errs.NotFound, "release %s of %s has no artifact for platform %s", d.Version, project, errs.Quote(platform))
 	case len(match) > 1:
 		return Resolved{}, errs.Field("platform", "release %s of %s has %d artifacts; name the platform", d.Version, project, len(match))
 	}

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
@@ -92,7 +94,7 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w domain.Webhook, from int
 		w.Type = domain.WebhookGeneric
 	case domain.WebhookGeneric, domain.WebhookFlux:
 	default:
-		return w, errs.Field("type", "%q is not a webhook type: use %s or %s", w.Type, domain.WebhookGeneric, domain.WebhookFlux)
+		return w, errs.Field("type", "%s is not a webhook type: use %s or %s", errs.Quote(w.Type), domain.WebhookGeneric, domain.WebhookFlux)
 	}
 	if w.Secret == "" {
 		w.Secret = randomHex(32)
@@ -218,9 +220,13 @@ func hashToken(tok string) []byte {
 	return h[:]
 }
 
-// CreateFactHook stores a new fact hook and returns it with its token, which
-// is stored only as a hash: show it once.
-func (s *Webhooks) CreateFactHook(ctx context.Context, ws, name string) (domain.FactHook, string, error) {
+// MaxFactHookScopes caps the scope patterns of one fact hook.
+const MaxFactHookScopes = 64
+
+// CreateFactHook stores a new fact hook bound to the scope patterns scopes
+// (at least one) and returns it with its token, which is stored only as a
+// hash: show it once.
+func (s *Webhooks) CreateFactHook(ctx context.Context, ws, name string, scopes []string) (domain.FactHook, string, error) {
 	ws, err := workspace("workspace", ws)
 	if err != nil {
 		return domain.FactHook{}, "", err
@@ -228,13 +234,48 @@ func (s *Webhooks) CreateFactHook(ctx context.Context, ws, name string) (domain.
 	if err := domain.ValidateName("name", name); err != nil {
 		return domain.FactHook{}, "", err
 	}
+	patterns, err := factHookScopes(scopes)
+	if err != nil {
+		return domain.FactHook{}, "", err
+	}
 	tok := factHookTokenPrefix + randomHex(32)
-	h, err := s.store.CreateFactHook(ctx, domain.FactHook{Workspace: ws, Name: name, TokenHash: hashToken(tok)})
+	h, err := s.store.CreateFactHook(ctx, domain.FactHook{Workspace: ws, Name: name, Scopes: patterns, TokenHash: hashToken(tok)})
 	if err != nil {
 		return domain.FactHook{}, "", err
 	}
 	h.TokenHash = nil
 	return h, tok, nil
+}
+
+// factHookScopes checks a new hook's scope patterns and returns them in
+// canonical form, without duplicates. A hook must name at least one: there
+// is no default, so that no hook can write the whole workspace by omission.
+func factHookScopes(scopes []string) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, errs.Field("scopes", "at least one scope pattern is required: a hook may write only the scopes it is bound to (for example deployment/*@eu-1 or environment/prod)")
+	}
+	if len(scopes) > MaxFactHookScopes {
+		return nil, errs.Field("scopes", "at most %d scope patterns, got %d", MaxFactHookScopes, len(scopes))
+	}
+	out := make([]string, 0, len(scopes))
+	for i, s := range scopes {
+		p, err := domain.ParseScopePattern(s)
+		if err != nil {
+			return nil, errs.Prefix("scopes["+strconv.Itoa(i)+"]", errs.Field("", "%s", ruleOf(err)))
+		}
+		if !slices.Contains(out, p.String()) {
+			out = append(out, p.String())
+		}
+	}
+	return out, nil
+}
+
+// ruleOf returns the rule of a field error (its whole text otherwise).
+func ruleOf(err error) string {
+	if fe, ok := errors.AsType[*errs.FieldError](err); ok {
+		return fe.Rule
+	}
+	return err.Error()
 }
 
 // ListFactHooks returns a workspace's fact hooks.
@@ -263,28 +304,35 @@ func (s *Webhooks) DeleteFactHook(ctx context.Context, ws, name string) error {
 // constant time. An unknown hook and a wrong token fail alike
 // (Unauthenticated), so the endpoint does not reveal which hooks exist.
 func (s *Webhooks) AuthenticateFactHook(ctx context.Context, ws, name, token string) error {
+	_, err := s.authenticateFactHook(ctx, ws, name, token)
+	return err
+}
+
+func (s *Webhooks) authenticateFactHook(ctx context.Context, ws, name, token string) (domain.FactHook, error) {
 	ws, err := workspace("workspace", ws)
 	if err != nil {
-		return err
+		return domain.FactHook{}, err
 	}
 	h, err := s.store.GetFactHook(ctx, ws, name)
 	if err != nil && errs.KindOf(err) != errs.NotFound {
-		return err
+		return domain.FactHook{}, err
 	}
 	want := h.TokenHash
 	if err != nil {
 		want = make([]byte, sha256.Size) // compare anyway: same time either way
 	}
 	if subtle.ConstantTimeCompare(hashToken(token), want) != 1 || err != nil || token == "" {
-		return errs.New(errs.Unauthenticated, "fact hook %q: missing or wrong token", name)
+		return domain.FactHook{}, errs.New(errs.Unauthenticated, "fact hook %s: missing or wrong token", errs.Quote(name))
 	}
-	return nil
+	return h, nil
 }
 
 // ApplyFactHook sets the facts of entries in one revision, all or nothing,
-// after checking the hook's token.
+// after checking the hook's token and that every entry's scope is one the
+// hook is bound to (Denied, naming the entry, otherwise).
 func (s *Webhooks) ApplyFactHook(ctx context.Context, ws, name, token string, entries []domain.FactsEntry) (int64, error) {
-	if err := s.AuthenticateFactHook(ctx, ws, name, token); err != nil {
+	h, err := s.authenticateFactHook(ctx, ws, name, token)
+	if err != nil {
 		return 0, err
 	}
 	if len(entries) == 0 {
@@ -293,8 +341,13 @@ func (s *Webhooks) ApplyFactHook(ctx context.Context, ws, name, token string, en
 	if len(entries) > MaxBulkEntries {
 		return 0, &errs.FieldError{Field: "body", Rule: "at most " + strconv.Itoa(MaxBulkEntries) + " entries", Kind: errs.TooLarge}
 	}
+	if err := checkFactHookScopes(h, entries); err != nil {
+		return 0, err
+	}
 	ws, _ = workspace("workspace", ws)
-	return s.store.BulkSetFacts(ctx, ws, entries)
+	o := domain.OriginFrom(ctx)
+	o.Actor = FactHookActor(name)
+	return s.store.BulkSetFacts(domain.WithOrigin(ctx, o), ws, entries)
 }
 
 // creatorGrants are the bindings a subscription created by the principal in
@@ -307,3 +360,34 @@ func creatorGrants(ctx context.Context) []domain.Binding {
 	}
 	return slices.Clone(p.Key.Bindings)
 }
+
+// checkFactHookScopes refuses the first entry whose scope none of the
+// hook's patterns matches. The field is the entry's scope, which the fact
+// hook handler renames to the field of the body the caller sent.
+func checkFactHookScopes(h domain.FactHook, entries []domain.FactsEntry) error {
+	patterns := make([]domain.ScopePattern, 0, len(h.Scopes))
+	for _, s := range h.Scopes {
+		// Stored patterns were checked when the hook was created; one that
+		// no longer parses grants nothing.
+		if p, err := domain.ParseScopePattern(s); err == nil {
+			patterns = append(patterns, p)
+		}
+	}
+	for i, e := range entries {
+		if domain.MatchAny(patterns, e.Scope) {
+			continue
+		}
+		allowed := "no scope: recreate it with --scope"
+		if len(h.Scopes) > 0 {
+			allowed = strings.Join(h.Scopes, ", ")
+		}
+		return &errs.FieldError{Field: "entries[" + strconv.Itoa(i) + "].scope", Kind: errs.Denied,
+			Rule: fmt.Sprintf("fact hook %s may not write %s: it may write %s", errs.Quote(h.Name), errs.Quote(e.Scope.String()), allowed)}
+	}
+	return nil
+}
+
+// FactHookActor is the actor the change log records for writes of the fact
+// hook named name: the hook, not the anonymous HTTP caller that presented
+// its token.
+func FactHookActor(name string) string { return "hook/" + name }

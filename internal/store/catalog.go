@@ -27,87 +27,96 @@ type kindSpec[T any] struct {
 	shrinks func(cur, next *T) bool
 }
 
-// putObject is the create-or-update of every catalog kind: check the
-// expected revision and references, return OpNone if nothing changes, else
-// save and record one change entry.
-func putObject[T any](ctx context.Context, s *Store, spec kindSpec[T], obj T, expected *int64) (T, domain.Op, error) {
-	m := spec.meta(&obj)
-	what := fmt.Sprintf("%s %q", spec.kind, m.Name)
+// objectWhat names an object for messages, after checking that an object
+// of a kind other than workspace names its workspace.
+func objectWhat[T any](spec kindSpec[T], obj *T) (string, error) {
+	m := spec.meta(obj)
+	what := fmt.Sprintf("%s %s", spec.kind, errs.Quote(m.Name))
 	if spec.kind != domain.KindWorkspace {
 		if m.Workspace == "" {
-			return obj, "", errs.Field("workspace", "is required")
+			return "", errs.Field("workspace", "is required")
 		}
-		what += fmt.Sprintf(" in workspace %q", m.Workspace)
+		what += fmt.Sprintf(" in workspace %s", errs.Quote(m.Workspace))
 	}
-	var out T
-	var op domain.Op
-	_, err := s.write(ctx, func(t *wtx) error {
-		if spec.kind != domain.KindWorkspace {
-			if _, ok, err := loadMeta(ctx, t.r(), "workspaces", "", m.Workspace, ""); err != nil {
-				return err
-			} else if !ok {
-				return errs.Field("workspace", "workspace %q does not exist", m.Workspace)
-			}
-		}
-		cur, exists, err := spec.load(ctx, t.r(), m.Workspace, m.Name)
-		if err != nil {
-			return err
-		}
-		var curRev int64
-		if exists {
-			curRev = spec.meta(&cur).Revision
-		}
-		if err := checkExpected(what, expected, curRev); err != nil {
-			return err
-		}
-		next := obj
-		nm := spec.meta(&next)
-		if spec.prepare != nil {
-			if err := spec.prepare(ctx, t, &next); err != nil {
-				return err
-			}
-		}
-		if exists {
-			cm := spec.meta(&cur)
-			nm.Revision, nm.CreatedAt, nm.UpdatedAt = cm.Revision, cm.CreatedAt, cm.UpdatedAt
-			a, _ := json.Marshal(cur)
-			b, _ := json.Marshal(next)
-			if bytes.Equal(a, b) {
-				out, op = cur, domain.OpNone
-				return nil
-			}
-		}
-		nm.Revision, nm.UpdatedAt = t.rev, t.now
-		op = domain.OpUpdate
-		if !exists {
-			nm.CreatedAt, op = t.now, domain.OpCreate
-		}
-		if err := spec.save(ctx, t, &next, !exists); err != nil {
-			return s.mapConstraint(err, "save "+what)
-		}
-		var before any
-		if exists {
-			before = cur
-		}
-		ws := m.Workspace
-		if spec.kind == domain.KindWorkspace {
-			ws = m.Name
-		}
-		if err := t.record(ws, spec.kind, m.Name, op, before, next); err != nil {
-			return err
-		}
-		if exists && spec.shrinks != nil && spec.shrinks(&cur, &next) {
-			if err := t.dropOrphanFacts(ctx, ws); err != nil {
-				return err
-			}
-		}
-		out = next
-		return nil
-	})
+	return what, nil
+}
+
+// putObjectIn is the create-or-update of every catalog kind inside t:
+// check the expected revision and references, return OpNone if nothing
+// changes, else save and record one change entry.
+func putObjectIn[T any](ctx context.Context, t *wtx, spec kindSpec[T], obj T, expected *int64) (T, domain.Op, error) {
+	what, err := objectWhat(spec, &obj)
+	if err != nil {
+		return obj, "", err
+	}
+	out, op, err := putObjectTx(ctx, t, spec, obj, expected, what)
 	if err != nil {
 		return obj, "", fmt.Errorf("put %s: %w", what, err)
 	}
 	return out, op, nil
+}
+
+func putObjectTx[T any](ctx context.Context, t *wtx, spec kindSpec[T], obj T, expected *int64, what string) (T, domain.Op, error) {
+	m := spec.meta(&obj)
+	if spec.kind != domain.KindWorkspace {
+		if _, ok, err := loadMeta(ctx, t.r(), "workspaces", "", m.Workspace, ""); err != nil {
+			return obj, "", err
+		} else if !ok {
+			return obj, "", errs.Field("workspace", "workspace %s does not exist", errs.Quote(m.Workspace))
+		}
+	}
+	cur, exists, err := spec.load(ctx, t.r(), m.Workspace, m.Name)
+	if err != nil {
+		return obj, "", err
+	}
+	var curRev int64
+	if exists {
+		curRev = spec.meta(&cur).Revision
+	}
+	if err := checkExpected(what, expected, curRev); err != nil {
+		return obj, "", err
+	}
+	next := obj
+	nm := spec.meta(&next)
+	if spec.prepare != nil {
+		if err := spec.prepare(ctx, t, &next); err != nil {
+			return obj, "", err
+		}
+	}
+	if exists {
+		cm := spec.meta(&cur)
+		nm.Revision, nm.CreatedAt, nm.UpdatedAt = cm.Revision, cm.CreatedAt, cm.UpdatedAt
+		a, _ := json.Marshal(cur)
+		b, _ := json.Marshal(next)
+		if bytes.Equal(a, b) {
+			return cur, domain.OpNone, nil
+		}
+	}
+	nm.Revision, nm.UpdatedAt = t.rev, t.now
+	op := domain.OpUpdate
+	if !exists {
+		nm.CreatedAt, op = t.now, domain.OpCreate
+	}
+	if err := spec.save(ctx, t, &next, !exists); err != nil {
+		return obj, "", t.mapConstraint(err, "save "+what)
+	}
+	var before any
+	if exists {
+		before = cur
+	}
+	ws := m.Workspace
+	if spec.kind == domain.KindWorkspace {
+		ws = m.Name
+	}
+	if err := t.record(ws, spec.kind, m.Name, op, before, next); err != nil {
+		return obj, "", err
+	}
+	if exists && spec.shrinks != nil && spec.shrinks(&cur, &next) {
+		if err := t.dropOrphanFacts(ctx, ws); err != nil {
+			return obj, "", err
+		}
+	}
+	return next, op, nil
 }
 
 // lost reports whether before holds a name after lacks.
@@ -122,9 +131,9 @@ func lost(before, after []string) bool {
 
 func notFound(kind, ws, name string) error {
 	if kind == domain.KindWorkspace {
-		return errs.New(errs.NotFound, "workspace %q", name)
+		return errs.New(errs.NotFound, "workspace %s", errs.Quote(name))
 	}
-	return errs.New(errs.NotFound, "%s %q in workspace %q", kindWords[kind], name, ws)
+	return errs.New(errs.NotFound, "%s %s in workspace %s", kindWords[kind], errs.Quote(name), errs.Quote(ws))
 }
 
 // kindWords are the kinds as messages name them.
@@ -138,7 +147,7 @@ func getObject[T any](ctx context.Context, s *Store, spec kindSpec[T], ws, name 
 	obj, ok, err := spec.load(ctx, s.r(), ws, name)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("get %s %q: %w", spec.kind, name, err)
+		return zero, fmt.Errorf("get %s %s: %w", spec.kind, errs.Quote(name), err)
 	}
 	if !ok {
 		var zero T
@@ -163,11 +172,16 @@ var workspaceSpec = kindSpec[domain.Workspace]{
 
 // PutWorkspace creates or updates a workspace.
 func (s *Store) PutWorkspace(ctx context.Context, w domain.Workspace, expected *int64) (domain.Workspace, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.Workspace, domain.Op, error) { return t.PutWorkspace(ctx, w, expected) })
+}
+
+// PutWorkspace is Store.PutWorkspace inside t.
+func (t *Tx) PutWorkspace(ctx context.Context, w domain.Workspace, expected *int64) (domain.Workspace, domain.Op, error) {
 	w.Workspace = ""
 	if err := w.Validate(); err != nil {
 		return w, "", err
 	}
-	return putObject(ctx, s, workspaceSpec, w, expected)
+	return putObjectIn(ctx, t.w, workspaceSpec, w, expected)
 }
 
 // GetWorkspace returns a workspace or errs.NotFound.
@@ -221,10 +235,15 @@ var environmentSpec = kindSpec[domain.Environment]{
 
 // PutEnvironment creates or updates an environment (Meta.Workspace required).
 func (s *Store) PutEnvironment(ctx context.Context, e domain.Environment, expected *int64) (domain.Environment, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.Environment, domain.Op, error) { return t.PutEnvironment(ctx, e, expected) })
+}
+
+// PutEnvironment is Store.PutEnvironment inside t.
+func (t *Tx) PutEnvironment(ctx context.Context, e domain.Environment, expected *int64) (domain.Environment, domain.Op, error) {
 	if err := e.Validate(); err != nil {
 		return e, "", err
 	}
-	return putObject(ctx, s, environmentSpec, e, expected)
+	return putObjectIn(ctx, t.w, environmentSpec, e, expected)
 }
 
 // GetEnvironment returns an environment or errs.NotFound.
@@ -251,7 +270,7 @@ var targetSpec = kindSpec[domain.Target]{
 		return domain.Target{Meta: m, Environment: env}, ok, err
 	},
 	prepare: func(ctx context.Context, t *wtx, tg *domain.Target) error {
-		return requireNames(ctx, t, "environments", tg.Workspace, []string{tg.Environment}, "environment", "environment %q does not exist", false)
+		return requireNames(ctx, t, "environments", tg.Workspace, []string{tg.Environment}, "environment", "environment %s does not exist", false)
 	},
 	save: func(ctx context.Context, t *wtx, tg *domain.Target, create bool) error {
 		return t.saveMeta(ctx, "targets", &tg.Meta, create, []string{"environment"}, tg.Environment)
@@ -259,11 +278,16 @@ var targetSpec = kindSpec[domain.Target]{
 }
 
 // PutTarget: the environment must exist (errs.Invalid naming field "environment").
-func (s *Store) PutTarget(ctx context.Context, t domain.Target, expected *int64) (domain.Target, domain.Op, error) {
-	if err := t.Validate(); err != nil {
-		return t, "", err
+func (s *Store) PutTarget(ctx context.Context, tg domain.Target, expected *int64) (domain.Target, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.Target, domain.Op, error) { return t.PutTarget(ctx, tg, expected) })
+}
+
+// PutTarget is Store.PutTarget inside t.
+func (t *Tx) PutTarget(ctx context.Context, tg domain.Target, expected *int64) (domain.Target, domain.Op, error) {
+	if err := tg.Validate(); err != nil {
+		return tg, "", err
 	}
-	return putObject(ctx, s, targetSpec, t, expected)
+	return putObjectIn(ctx, t.w, targetSpec, tg, expected)
 }
 
 // GetTarget returns a target or errs.NotFound.
@@ -300,7 +324,7 @@ func requireNames(ctx context.Context, t *wtx, table, ws string, names []string,
 			if indexed {
 				f = fmt.Sprintf("%s[%d]", field, i)
 			}
-			return errs.Field(f, format, n)
+			return errs.Field(f, format, errs.Quote(n))
 		}
 	}
 	return nil

@@ -27,6 +27,26 @@ var (
 
 func (d dialect) postgres() bool { return d.name == "postgres" }
 
+// nowMillis is an SQL expression of the database's clock in Unix
+// milliseconds. Leases are timed by it so that instances whose own clocks
+// disagree still agree on when a lease expires.
+func (d dialect) nowMillis() string {
+	if d.postgres() {
+		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+	}
+	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+}
+
+// forShare is the clause that keeps a row read in a transaction from being
+// changed until the transaction ends. SQLite needs none: a write
+// transaction holds the whole database.
+func (d dialect) forShare() string {
+	if d.postgres() {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // rebind rewrites '?' placeholders as $1, $2… for PostgreSQL. The package's
 // queries never contain '?' inside string literals, so a plain scan is enough.
 func (d dialect) rebind(q string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -19,8 +20,15 @@ func (s *Store) CreateFactHook(ctx context.Context, h domain.FactHook) (domain.F
 			return err
 		}
 		h.Revision, h.CreatedAt = t.rev, t.now
-		_, err := t.exec(ctx, "INSERT INTO fact_hooks (workspace, name, token_hash, revision, created_at) VALUES (?, ?, ?, ?, ?)",
-			h.Workspace, h.Name, hex.EncodeToString(h.TokenHash), h.Revision, h.CreatedAt.UnixNano())
+		if h.Scopes == nil {
+			h.Scopes = []string{}
+		}
+		scopes, err := json.Marshal(h.Scopes)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, "INSERT INTO fact_hooks (workspace, name, token_hash, scopes, revision, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			h.Workspace, h.Name, hex.EncodeToString(h.TokenHash), string(scopes), h.Revision, h.CreatedAt.UnixNano())
 		if err != nil {
 			return s.mapConstraint(err, "fact hook "+h.Name)
 		}
@@ -32,12 +40,19 @@ func (s *Store) CreateFactHook(ctx context.Context, h domain.FactHook) (domain.F
 	return h, nil
 }
 
+// factHookCols are the columns scanFactHook reads, in its order.
+const factHookCols = "workspace, name, token_hash, scopes, revision, created_at"
+
 func scanFactHook(sc scanner) (domain.FactHook, error) {
 	var h domain.FactHook
 	var hash string
+	var scopes []byte
 	var created int64
-	if err := sc.Scan(&h.Workspace, &h.Name, &hash, &h.Revision, &created); err != nil {
+	if err := sc.Scan(&h.Workspace, &h.Name, &hash, &scopes, &h.Revision, &created); err != nil {
 		return h, err
+	}
+	if err := json.Unmarshal(scopes, &h.Scopes); err != nil {
+		return h, fmt.Errorf("fact hook %s: malformed scopes: %w", h.Name, err)
 	}
 	h.CreatedAt = fromNanos(created)
 	b, err := hex.DecodeString(hash)
@@ -50,9 +65,9 @@ func scanFactHook(sc scanner) (domain.FactHook, error) {
 
 // GetFactHook returns one fact hook, token hash included.
 func (s *Store) GetFactHook(ctx context.Context, ws, name string) (domain.FactHook, error) {
-	h, err := scanFactHook(s.queryRow(ctx, "SELECT workspace, name, token_hash, revision, created_at FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
+	h, err := scanFactHook(s.queryRow(ctx, "SELECT "+factHookCols+" FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return h, errs.New(errs.NotFound, "fact hook %q in workspace %q", name, ws)
+		return h, errs.New(errs.NotFound, "fact hook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	if err != nil {
 		return h, fmt.Errorf("get fact hook %s: %w", name, err)
@@ -62,7 +77,7 @@ func (s *Store) GetFactHook(ctx context.Context, ws, name string) (domain.FactHo
 
 // ListFactHooks returns the fact hooks of a workspace, ordered by name.
 func (s *Store) ListFactHooks(ctx context.Context, ws string) ([]domain.FactHook, error) {
-	rows, err := s.query(ctx, "SELECT workspace, name, token_hash, revision, created_at FROM fact_hooks WHERE workspace = ? ORDER BY name", ws)
+	rows, err := s.query(ctx, "SELECT "+factHookCols+" FROM fact_hooks WHERE workspace = ? ORDER BY name", ws)
 	if err != nil {
 		return nil, fmt.Errorf("list fact hooks: %w", err)
 	}
@@ -81,9 +96,9 @@ func (s *Store) ListFactHooks(ctx context.Context, ws string) ([]domain.FactHook
 // DeleteFactHook removes a fact hook; its token stops working at once.
 func (s *Store) DeleteFactHook(ctx context.Context, ws, name string) error {
 	_, err := s.write(ctx, func(t *wtx) error {
-		h, err := scanFactHook(t.queryRow(ctx, "SELECT workspace, name, token_hash, revision, created_at FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
+		h, err := scanFactHook(t.queryRow(ctx, "SELECT "+factHookCols+" FROM fact_hooks WHERE workspace = ? AND name = ?", ws, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "fact hook %q in workspace %q", name, ws)
+			return errs.New(errs.NotFound, "fact hook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 		}
 		if err != nil {
 			return err

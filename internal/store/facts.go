@@ -70,6 +70,17 @@ func checkScope(ctx context.Context, r reader, ws string, sc domain.Scope) error
 // returns and expected compares with. Values are validated and compacted
 // again here, so a value equal to the stored one up to whitespace is no change.
 func (s *Store) SetFacts(ctx context.Context, ws string, sc domain.Scope, values map[string]json.RawMessage, expected *int64) (int64, error) {
+	var result int64
+	_, err := s.Write(ctx, func(t *Tx) error {
+		var err error
+		result, err = t.SetFacts(ctx, ws, sc, values, expected)
+		return err
+	})
+	return result, err
+}
+
+// SetFacts is Store.SetFacts inside t.
+func (t *Tx) SetFacts(ctx context.Context, ws string, sc domain.Scope, values map[string]json.RawMessage, expected *int64) (int64, error) {
 	if err := sc.Validate(); err != nil {
 		return 0, err
 	}
@@ -77,52 +88,54 @@ func (s *Store) SetFacts(ctx context.Context, ws string, sc domain.Scope, values
 	if err != nil {
 		return 0, err
 	}
-	scope := sc.String()
-	var result int64
-	_, err = s.write(ctx, func(t *wtx) error {
-		r := t.r()
-		if err := checkScope(ctx, r, ws, sc); err != nil {
-			return err
-		}
-		rev, err := r.scopeRevision(ctx, ws, scope)
-		if err != nil {
-			return err
-		}
-		if err := checkExpected("facts of "+scope, expected, rev); err != nil {
-			return err
-		}
-		result = rev
-		keys := slices.Sorted(maps.Keys(values))
-		existing, err := r.factValues(ctx, ws, []string{scope}, keys)
-		if err != nil {
-			return err
-		}
-		var rows [][]any
-		for _, k := range keys {
-			old, had := existing[scope][k]
-			if had && bytes.Equal(old, values[k]) {
-				continue
-			}
-			rows = append(rows, []any{ws, scope, k, string(values[k]), t.rev, t.now.UnixNano()})
-			op, before := domain.OpCreate, json.RawMessage(nil)
-			if had {
-				op, before = domain.OpUpdate, old
-			}
-			t.recordRaw(ws, domain.KindFact, domain.FactChangeKey(sc, k), op, before, values[k])
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if err := t.insertRows(ctx, "facts", factCols, rows, factUpsert); err != nil {
-			return err
-		}
-		result = t.rev
-		return t.bumpScopes(ctx, ws, []string{scope})
-	})
+	result, err := t.w.setFacts(ctx, ws, sc, values, expected)
 	if err != nil {
-		return 0, fmt.Errorf("set facts of %s: %w", scope, err)
+		return 0, fmt.Errorf("set facts of %s: %w", sc.String(), err)
 	}
 	return result, nil
+}
+
+func (t *wtx) setFacts(ctx context.Context, ws string, sc domain.Scope, values map[string]json.RawMessage, expected *int64) (int64, error) {
+	scope := sc.String()
+	var result int64
+	r := t.r()
+	if err := checkScope(ctx, r, ws, sc); err != nil {
+		return 0, err
+	}
+	rev, err := r.scopeRevision(ctx, ws, scope)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkExpected("facts of "+scope, expected, rev); err != nil {
+		return 0, err
+	}
+	result = rev
+	keys := slices.Sorted(maps.Keys(values))
+	existing, err := r.factValues(ctx, ws, []string{scope}, keys)
+	if err != nil {
+		return 0, err
+	}
+	var rows [][]any
+	for _, k := range keys {
+		old, had := existing[scope][k]
+		if had && bytes.Equal(old, values[k]) {
+			continue
+		}
+		rows = append(rows, []any{ws, scope, k, string(values[k]), t.rev, t.now.UnixNano()})
+		op, before := domain.OpCreate, json.RawMessage(nil)
+		if had {
+			op, before = domain.OpUpdate, old
+		}
+		t.recordRaw(ws, domain.KindFact, domain.FactChangeKey(sc, k), op, before, values[k])
+	}
+	if len(rows) == 0 {
+		return result, nil
+	}
+	if err := t.insertRows(ctx, "facts", factCols, rows, factUpsert); err != nil {
+		return 0, err
+	}
+	result = t.rev
+	return result, t.bumpScopes(ctx, ws, []string{scope})
 }
 
 // factValues reads the stored values of scopes (and of keys, when given)
@@ -187,63 +200,84 @@ func (r reader) factValues(ctx context.Context, ws string, scopes, keys []string
 // UnsetFacts removes keys of a scope; keys that are not set are ignored. It
 // returns the new revision, or the scope's facts revision when none was set.
 func (s *Store) UnsetFacts(ctx context.Context, ws string, sc domain.Scope, keys []string, expected *int64) (int64, error) {
+	var result int64
+	_, err := s.Write(ctx, func(t *Tx) error {
+		var err error
+		result, err = t.UnsetFacts(ctx, ws, sc, keys, expected)
+		return err
+	})
+	return result, err
+}
+
+// UnsetFacts is Store.UnsetFacts inside t.
+func (t *Tx) UnsetFacts(ctx context.Context, ws string, sc domain.Scope, keys []string, expected *int64) (int64, error) {
 	if err := sc.Validate(); err != nil {
 		return 0, err
 	}
-	scope := sc.String()
-	keys = sortedUnique(slices.Clone(keys))
-	var result int64
-	_, err := s.write(ctx, func(t *wtx) error {
-		r := t.r()
-		if err := requireWorkspace(ctx, r, ws); err != nil {
-			return err
-		}
-		rev, err := r.scopeRevision(ctx, ws, scope)
-		if err != nil {
-			return err
-		}
-		if err := checkExpected("facts of "+scope, expected, rev); err != nil {
-			return err
-		}
-		result = rev
-		if len(keys) == 0 {
-			return nil
-		}
-		existing, err := r.factValues(ctx, ws, []string{scope}, keys)
-		if err != nil {
-			return err
-		}
-		var gone []string
-		for _, k := range keys {
-			if old, had := existing[scope][k]; had {
-				gone = append(gone, k)
-				t.recordRaw(ws, domain.KindFact, domain.FactChangeKey(sc, k), domain.OpDelete, old, nil)
-			}
-		}
-		if len(gone) == 0 {
-			return nil
-		}
-		if _, err := t.exec(ctx, "DELETE FROM facts WHERE workspace = ? AND scope = ? AND key IN "+inList(len(gone)),
-			append([]any{ws, scope}, anys(gone)...)...); err != nil {
-			return fmt.Errorf("delete facts: %w", err)
-		}
-		result = t.rev
-		return t.bumpScopes(ctx, ws, []string{scope})
-	})
+	result, err := t.w.unsetFacts(ctx, ws, sc, sortedUnique(slices.Clone(keys)), expected)
 	if err != nil {
-		return 0, fmt.Errorf("unset facts of %s: %w", scope, err)
+		return 0, fmt.Errorf("unset facts of %s: %w", sc.String(), err)
 	}
 	return result, nil
+}
+
+func (t *wtx) unsetFacts(ctx context.Context, ws string, sc domain.Scope, keys []string, expected *int64) (int64, error) {
+	scope := sc.String()
+	var result int64
+	r := t.r()
+	if err := requireWorkspace(ctx, r, ws); err != nil {
+		return 0, err
+	}
+	rev, err := r.scopeRevision(ctx, ws, scope)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkExpected("facts of "+scope, expected, rev); err != nil {
+		return 0, err
+	}
+	result = rev
+	if len(keys) == 0 {
+		return result, nil
+	}
+	existing, err := r.factValues(ctx, ws, []string{scope}, keys)
+	if err != nil {
+		return 0, err
+	}
+	var gone []string
+	for _, k := range keys {
+		if old, had := existing[scope][k]; had {
+			gone = append(gone, k)
+			t.recordRaw(ws, domain.KindFact, domain.FactChangeKey(sc, k), domain.OpDelete, old, nil)
+		}
+	}
+	if len(gone) == 0 {
+		return result, nil
+	}
+	if _, err := t.exec(ctx, "DELETE FROM facts WHERE workspace = ? AND scope = ? AND key IN "+inList(len(gone)),
+		append([]any{ws, scope}, anys(gone)...)...); err != nil {
+		return 0, fmt.Errorf("delete facts: %w", err)
+	}
+	result = t.rev
+	return result, t.bumpScopes(ctx, ws, []string{scope})
+}
+
+// GetFacts is Store.GetFacts inside t: it sees the writes made through t.
+func (t *Tx) GetFacts(ctx context.Context, ws string, sc domain.Scope) ([]domain.Fact, int64, error) {
+	return getFacts(ctx, t.w.r(), ws, sc)
 }
 
 // GetFacts returns a scope's facts sorted by key and the scope's facts
 // revision (the last revision that set or unset any of its keys).
 func (s *Store) GetFacts(ctx context.Context, ws string, sc domain.Scope) ([]domain.Fact, int64, error) {
+	return getFacts(ctx, s.r(), ws, sc)
+}
+
+func getFacts(ctx context.Context, r reader, ws string, sc domain.Scope) ([]domain.Fact, int64, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, 0, err
 	}
 	scope := sc.String()
-	rows, err := s.query(ctx, "SELECT key, value, revision, updated_at FROM facts WHERE workspace = ? AND scope = ? ORDER BY key", ws, scope)
+	rows, err := r.query(ctx, "SELECT key, value, revision, updated_at FROM facts WHERE workspace = ? AND scope = ? ORDER BY key", ws, scope)
 	if err != nil {
 		return nil, 0, fmt.Errorf("get facts of %s: %w", scope, err)
 	}
@@ -262,7 +296,7 @@ func (s *Store) GetFacts(ctx context.Context, ws string, sc domain.Scope) ([]dom
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("get facts of %s: %w", scope, err)
 	}
-	rev, err := s.r().scopeRevision(ctx, ws, scope)
+	rev, err := r.scopeRevision(ctx, ws, scope)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -353,7 +387,7 @@ func (s *Store) BulkSetFacts(ctx context.Context, ws string, entries []domain.Fa
 		return t.bumpScopes(ctx, ws, touched)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("bulk set facts in workspace %q: %w", ws, err)
+		return 0, fmt.Errorf("bulk set facts in workspace %s: %w", errs.Quote(ws), err)
 	}
 	if rev == 0 {
 		return s.Revision(ctx)

@@ -17,70 +17,84 @@ import (
 // each removal recorded at the same revision. Pending schedules of the
 // flag are cancelled.
 func (s *Store) DeleteFlag(ctx context.Context, ws, project, key string, o DeleteOptions) error {
-	_, err := s.write(ctx, func(t *wtx) error {
-		set, err := loadSet(ctx, t.r(), ws, project)
-		if err != nil {
-			return err
-		}
-		i := set.flagIndex(key)
-		if i < 0 {
-			return errs.New(errs.NotFound, "flag %s in workspace %q", FlagKey(project, key), ws)
-		}
-		cur := set.flags[i]
-		if err := checkExpected("flag "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
-			return err
-		}
-		isPrereq := func(p flag.Prerequisite) bool { return p.Flag == key }
-		err = t.detachFlags(ctx, ws, set, "flag "+FlagKey(project, key), o.Force,
-			func(f *flag.Flag) bool {
-				return f.Key != key && anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Prerequisites, isPrereq) })
-			},
-			func(tg *flag.Targeting) { tg.Prerequisites = nilIfEmpty(slices.DeleteFunc(tg.Prerequisites, isPrereq)) })
-		if err != nil {
-			return err
-		}
-		if err := t.deleteDoc(ctx, "flags", domain.KindFlag, ws, project, key, cur); err != nil {
-			return err
-		}
-		return t.cancelSchedules(ctx, ws, project, key)
-	})
-	if err != nil {
+	_, err := s.Write(ctx, func(t *Tx) error { return t.DeleteFlag(ctx, ws, project, key, o) })
+	return err
+}
+
+// DeleteFlag is Store.DeleteFlag inside t.
+func (t *Tx) DeleteFlag(ctx context.Context, ws, project, key string, o DeleteOptions) error {
+	if err := t.w.deleteFlag(ctx, ws, project, key, o); err != nil {
 		return fmt.Errorf("delete flag %s: %w", FlagKey(project, key), err)
 	}
 	return nil
 }
 
+func (t *wtx) deleteFlag(ctx context.Context, ws, project, key string, o DeleteOptions) error {
+	set, err := loadSet(ctx, t.r(), ws, project)
+	if err != nil {
+		return err
+	}
+	i := set.flagIndex(key)
+	if i < 0 {
+		return errs.New(errs.NotFound, "flag %s in workspace %s", FlagKey(project, key), errs.Quote(ws))
+	}
+	cur := set.flags[i]
+	if err := checkExpected("flag "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
+		return err
+	}
+	isPrereq := func(p flag.Prerequisite) bool { return p.Flag == key }
+	err = t.detachFlags(ctx, ws, set, "flag "+FlagKey(project, key), o.Force,
+		func(f *flag.Flag) bool {
+			return f.Key != key && anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Prerequisites, isPrereq) })
+		},
+		func(tg *flag.Targeting) { tg.Prerequisites = nilIfEmpty(slices.DeleteFunc(tg.Prerequisites, isPrereq)) })
+	if err != nil {
+		return err
+	}
+	if err := t.deleteDoc(ctx, "flags", domain.KindFlag, ws, project, key, cur); err != nil {
+		return err
+	}
+	return t.cancelSchedules(ctx, ws, project, key)
+}
+
 // DeleteSegment deletes a segment. While flag rules use it the delete is
 // refused unless o.Force: then those rules are removed from the flags.
 func (s *Store) DeleteSegment(ctx context.Context, ws, project, key string, o DeleteOptions) error {
-	_, err := s.write(ctx, func(t *wtx) error {
-		set, err := loadSet(ctx, t.r(), ws, project)
-		if err != nil {
-			return err
-		}
-		i := set.segmentIndex(key)
-		if i < 0 {
-			return errs.New(errs.NotFound, "segment %s in workspace %q", FlagKey(project, key), ws)
-		}
-		cur := set.segments[i]
-		if err := checkExpected("segment "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
-			return err
-		}
-		usesIt := func(r flag.Rule) bool { return r.Segment == key }
-		err = t.detachFlags(ctx, ws, set, "segment "+FlagKey(project, key), o.Force,
-			func(f *flag.Flag) bool {
-				return anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Rules, usesIt) })
-			},
-			func(tg *flag.Targeting) { tg.Rules = nilIfEmpty(slices.DeleteFunc(tg.Rules, usesIt)) })
-		if err != nil {
-			return err
-		}
-		return t.deleteDoc(ctx, "segments", domain.KindSegment, ws, project, key, cur)
-	})
-	if err != nil {
+	_, err := s.Write(ctx, func(t *Tx) error { return t.DeleteSegment(ctx, ws, project, key, o) })
+	return err
+}
+
+// DeleteSegment is Store.DeleteSegment inside t.
+func (t *Tx) DeleteSegment(ctx context.Context, ws, project, key string, o DeleteOptions) error {
+	if err := t.w.deleteSegment(ctx, ws, project, key, o); err != nil {
 		return fmt.Errorf("delete segment %s: %w", FlagKey(project, key), err)
 	}
 	return nil
+}
+
+func (t *wtx) deleteSegment(ctx context.Context, ws, project, key string, o DeleteOptions) error {
+	set, err := loadSet(ctx, t.r(), ws, project)
+	if err != nil {
+		return err
+	}
+	i := set.segmentIndex(key)
+	if i < 0 {
+		return errs.New(errs.NotFound, "segment %s in workspace %s", FlagKey(project, key), errs.Quote(ws))
+	}
+	cur := set.segments[i]
+	if err := checkExpected("segment "+FlagKey(project, key), o.Expected, cur.Revision); err != nil {
+		return err
+	}
+	usesIt := func(r flag.Rule) bool { return r.Segment == key }
+	err = t.detachFlags(ctx, ws, set, "segment "+FlagKey(project, key), o.Force,
+		func(f *flag.Flag) bool {
+			return anyTargeting(f, func(tg flag.Targeting) bool { return slices.ContainsFunc(tg.Rules, usesIt) })
+		},
+		func(tg *flag.Targeting) { tg.Rules = nilIfEmpty(slices.DeleteFunc(tg.Rules, usesIt)) })
+	if err != nil {
+		return err
+	}
+	return t.deleteDoc(ctx, "segments", domain.KindSegment, ws, project, key, cur)
 }
 
 // detachFlags handles the flags of set that depend on what is being deleted
@@ -178,7 +192,7 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 		for _, sg := range set.segments {
 			deps.add("segment", []string{sg.Key})
 		}
-		return deps.refuse(fmt.Sprintf("project %q", project))
+		return deps.refuse(fmt.Sprintf("project %s", errs.Quote(project)))
 	}
 	for _, f := range set.flags {
 		if err := t.deleteDoc(ctx, "flags", domain.KindFlag, ws, project, f.Key, f); err != nil {
@@ -196,7 +210,7 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 	// Finished schedules are history: the change log keeps them, the
 	// state table drops them with the project.
 	if _, err := t.exec(ctx, "DELETE FROM flag_schedules WHERE workspace = ? AND project = ?", ws, project); err != nil {
-		return fmt.Errorf("delete schedules of %q: %w", project, err)
+		return fmt.Errorf("delete schedules of %s: %w", errs.Quote(project), err)
 	}
 	return nil
 }
@@ -207,7 +221,7 @@ func (t *wtx) dropProjectFlags(ctx context.Context, ws, project string, force bo
 func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *catalog) error {
 	rows, err := t.query(ctx, "SELECT doc FROM flags WHERE workspace = ? ORDER BY project, key", ws)
 	if err != nil {
-		return fmt.Errorf("read flags of %q: %w", ws, err)
+		return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 	}
 	var stale []flag.Flag
 	for rows.Next() {
@@ -215,7 +229,7 @@ func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *cata
 		var f flag.Flag
 		if err := rows.Scan(&doc); err != nil {
 			rows.Close()
-			return fmt.Errorf("read flags of %q: %w", ws, err)
+			return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 		}
 		if err := json.Unmarshal(doc, &f); err != nil {
 			rows.Close()
@@ -230,7 +244,7 @@ func (t *wtx) dropOrphanFlagEnvironments(ctx context.Context, ws string, c *cata
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read flags of %q: %w", ws, err)
+		return fmt.Errorf("read flags of %s: %w", errs.Quote(ws), err)
 	}
 	for _, f := range stale {
 		next := cloneFlag(f)

@@ -163,10 +163,10 @@ func requireProject(ctx context.Context, t *wtx, ws, project string) (domain.Pro
 	}
 	p, ok, err := loadProject(ctx, t.r(), ws, project)
 	if err != nil {
-		return domain.Project{}, fmt.Errorf("read project %q: %w", project, err)
+		return domain.Project{}, fmt.Errorf("read project %s: %w", errs.Quote(project), err)
 	}
 	if !ok {
-		return domain.Project{}, errs.Field("project", "project %q does not exist in workspace %q", project, ws)
+		return domain.Project{}, errs.Field("project", "project %s does not exist in workspace %s", errs.Quote(project), errs.Quote(ws))
 	}
 	return p, nil
 }
@@ -177,6 +177,11 @@ func requireProject(ctx context.Context, t *wtx, ws, project string) (domain.Pro
 // (prerequisites, segments, no cycles). It returns the stored flag and
 // OpNone when nothing changed.
 func (s *Store) PutFlag(ctx context.Context, ws string, f flag.Flag, expected *int64) (flag.Flag, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (flag.Flag, domain.Op, error) { return t.PutFlag(ctx, ws, f, expected) })
+}
+
+// PutFlag is Store.PutFlag inside t.
+func (t *Tx) PutFlag(ctx context.Context, ws string, f flag.Flag, expected *int64) (flag.Flag, domain.Op, error) {
 	f.Default()
 	f.Revision = 0
 	if f.Project == "" {
@@ -185,15 +190,9 @@ func (s *Store) PutFlag(ctx context.Context, ws string, f flag.Flag, expected *i
 	if err := f.Validate(); err != nil {
 		return f, "", err
 	}
-	var out flag.Flag
-	var op domain.Op
-	_, err := s.write(ctx, func(t *wtx) error {
-		var err error
-		out, op, err = t.putFlag(ctx, ws, f, expected)
-		return err
-	})
+	out, op, err := t.w.putFlag(ctx, ws, f, expected)
 	if err != nil {
-		return f, "", fmt.Errorf("put flag %s in workspace %q: %w", FlagKey(f.Project, f.Key), ws, err)
+		return f, "", fmt.Errorf("put flag %s in workspace %s: %w", FlagKey(f.Project, f.Key), errs.Quote(ws), err)
 	}
 	return out, op, nil
 }
@@ -207,7 +206,7 @@ func (t *wtx) putFlag(ctx context.Context, ws string, f flag.Flag, expected *int
 	}
 	for _, env := range slices.Sorted(maps.Keys(f.Environments)) {
 		if !slices.Contains(proj.EffectiveEnvironments, env) {
-			return f, "", errs.Field("environments."+env, "environment %q is not an environment of project %q", env, f.Project)
+			return f, "", errs.Field("environments."+env, "environment %s is not an environment of project %s", errs.Quote(env), errs.Quote(f.Project))
 		}
 	}
 	set, err := loadSet(ctx, t.r(), ws, f.Project)
@@ -254,6 +253,11 @@ func (t *wtx) putFlag(ctx context.Context, ws string, f flag.Flag, expected *int
 // PutSegment creates or updates a segment of sg.Project; like PutFlag it
 // keeps the project's set valid.
 func (s *Store) PutSegment(ctx context.Context, ws string, sg flag.Segment, expected *int64) (flag.Segment, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (flag.Segment, domain.Op, error) { return t.PutSegment(ctx, ws, sg, expected) })
+}
+
+// PutSegment is Store.PutSegment inside t.
+func (t *Tx) PutSegment(ctx context.Context, ws string, sg flag.Segment, expected *int64) (flag.Segment, domain.Op, error) {
 	sg.Revision = 0
 	if sg.Project == "" {
 		return sg, "", errs.Field("project", "is required")
@@ -261,59 +265,57 @@ func (s *Store) PutSegment(ctx context.Context, ws string, sg flag.Segment, expe
 	if err := sg.Validate(); err != nil {
 		return sg, "", err
 	}
-	var out flag.Segment
-	var op domain.Op
-	_, err := s.write(ctx, func(t *wtx) error {
-		if _, err := requireProject(ctx, t, ws, sg.Project); err != nil {
-			return err
-		}
-		set, err := loadSet(ctx, t.r(), ws, sg.Project)
-		if err != nil {
-			return err
-		}
-		i := set.segmentIndex(sg.Key)
-		var cur flag.Segment
-		if i >= 0 {
-			cur = set.segments[i]
-		}
-		if err := checkExpected(fmt.Sprintf("segment %s", FlagKey(sg.Project, sg.Key)), expected, cur.Revision); err != nil {
-			return err
-		}
-		if i >= 0 {
-			sg.Revision = cur.Revision
-			a, _ := json.Marshal(cur)
-			b, _ := json.Marshal(sg)
-			if bytes.Equal(a, b) {
-				out, op = cur, domain.OpNone
-				return nil
-			}
-			set.segments[i] = sg
-		} else {
-			set.segments = append(set.segments, sg)
-		}
-		if err := set.validate("segments", sg.Key); err != nil {
-			return err
-		}
-		sg.Revision = t.rev
-		doc, err := json.Marshal(sg)
-		if err != nil {
-			return fmt.Errorf("encode segment: %w", err)
-		}
-		if err := t.saveDoc(ctx, "segments", ws, sg.Project, sg.Key, doc, i < 0); err != nil {
-			return err
-		}
-		op = domain.OpCreate
-		var before any
-		if i >= 0 {
-			op, before = domain.OpUpdate, cur
-		}
-		out = sg
-		return t.record(ws, domain.KindSegment, FlagKey(sg.Project, sg.Key), op, before, json.RawMessage(doc))
-	})
+	out, op, err := t.w.putSegment(ctx, ws, sg, expected)
 	if err != nil {
-		return sg, "", fmt.Errorf("put segment %s in workspace %q: %w", FlagKey(sg.Project, sg.Key), ws, err)
+		return sg, "", fmt.Errorf("put segment %s in workspace %s: %w", FlagKey(sg.Project, sg.Key), errs.Quote(ws), err)
 	}
 	return out, op, nil
+}
+
+func (t *wtx) putSegment(ctx context.Context, ws string, sg flag.Segment, expected *int64) (flag.Segment, domain.Op, error) {
+	if _, err := requireProject(ctx, t, ws, sg.Project); err != nil {
+		return sg, "", err
+	}
+	set, err := loadSet(ctx, t.r(), ws, sg.Project)
+	if err != nil {
+		return sg, "", err
+	}
+	i := set.segmentIndex(sg.Key)
+	var cur flag.Segment
+	if i >= 0 {
+		cur = set.segments[i]
+	}
+	if err := checkExpected(fmt.Sprintf("segment %s", FlagKey(sg.Project, sg.Key)), expected, cur.Revision); err != nil {
+		return sg, "", err
+	}
+	if i >= 0 {
+		sg.Revision = cur.Revision
+		a, _ := json.Marshal(cur)
+		b, _ := json.Marshal(sg)
+		if bytes.Equal(a, b) {
+			return cur, domain.OpNone, nil
+		}
+		set.segments[i] = sg
+	} else {
+		set.segments = append(set.segments, sg)
+	}
+	if err := set.validate("segments", sg.Key); err != nil {
+		return sg, "", err
+	}
+	sg.Revision = t.rev
+	doc, err := json.Marshal(sg)
+	if err != nil {
+		return sg, "", fmt.Errorf("encode segment: %w", err)
+	}
+	if err := t.saveDoc(ctx, "segments", ws, sg.Project, sg.Key, doc, i < 0); err != nil {
+		return sg, "", err
+	}
+	op := domain.OpCreate
+	var before any
+	if i >= 0 {
+		op, before = domain.OpUpdate, cur
+	}
+	return sg, op, t.record(ws, domain.KindSegment, FlagKey(sg.Project, sg.Key), op, before, json.RawMessage(doc))
 }
 
 // GetFlag returns a flag or errs.NotFound.
@@ -334,7 +336,7 @@ func getDoc(ctx context.Context, s *Store, table, word, ws, project, key string,
 		return err
 	}
 	if !ok {
-		return errs.New(errs.NotFound, "%s %s in workspace %q", word, FlagKey(project, key), ws)
+		return errs.New(errs.NotFound, "%s %s in workspace %s", word, errs.Quote(FlagKey(project, key)), errs.Quote(ws))
 	}
 	if err := json.Unmarshal(doc, v); err != nil {
 		return fmt.Errorf("decode %s %s: %w", word, FlagKey(project, key), err)

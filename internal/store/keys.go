@@ -45,7 +45,7 @@ func scanAPIKey(sc scanner) (domain.APIKey, string, error) {
 		return domain.APIKey{}, "", err
 	}
 	if err := json.Unmarshal(bindings, &k.Bindings); err != nil {
-		return domain.APIKey{}, "", fmt.Errorf("read bindings of key %q: %w", k.Name, err)
+		return domain.APIKey{}, "", fmt.Errorf("read bindings of key %s: %w", errs.Quote(k.Name), err)
 	}
 	k.ExpiresAt, k.LastUsedAt, k.RevokedAt, k.CreatedAt = timeOrZero(exp), timeOrZero(used), timeOrZero(revoked), fromNanos(created)
 	return k, hash, nil
@@ -68,7 +68,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k domain.APIKey, tokenHash str
 	}
 	bindings, err := json.Marshal(k.Bindings)
 	if err != nil {
-		return domain.APIKey{}, fmt.Errorf("create key %q: %w", k.Name, err)
+		return domain.APIKey{}, fmt.Errorf("create key %s: %w", errs.Quote(k.Name), err)
 	}
 	_, err = s.write(ctx, func(t *wtx) error {
 		if onlyIfNone {
@@ -88,7 +88,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k domain.APIKey, tokenHash str
 		return t.record("", domain.KindAPIKey, k.ID, domain.OpCreate, nil, logged(k))
 	})
 	if err != nil {
-		return domain.APIKey{}, fmt.Errorf("create key %q: %w", k.Name, err)
+		return domain.APIKey{}, fmt.Errorf("create key %s: %w", errs.Quote(k.Name), err)
 	}
 	return k, nil
 }
@@ -111,10 +111,10 @@ func (s *Store) APIKeyByHash(ctx context.Context, tokenHash string) (domain.APIK
 func (s *Store) GetAPIKey(ctx context.Context, ref string) (domain.APIKey, error) {
 	k, _, err := scanAPIKey(s.queryRow(ctx, "SELECT "+apiKeyCols+" FROM api_keys WHERE id = ? OR name = ?", ref, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return domain.APIKey{}, errs.New(errs.NotFound, "api key %q", ref)
+		return domain.APIKey{}, errs.New(errs.NotFound, "api key %s", errs.Quote(ref))
 	}
 	if err != nil {
-		return domain.APIKey{}, fmt.Errorf("get api key %q: %w", ref, err)
+		return domain.APIKey{}, fmt.Errorf("get api key %s: %w", errs.Quote(ref), err)
 	}
 	return k, nil
 }
@@ -156,7 +156,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ref string) (domain.APIKey, er
 	_, err := s.write(ctx, func(t *wtx) error {
 		k, _, err := scanAPIKey(t.queryRow(ctx, "SELECT "+apiKeyCols+" FROM api_keys WHERE id = ? OR name = ?", ref, ref))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "api key %q", ref)
+			return errs.New(errs.NotFound, "api key %s", errs.Quote(ref))
 		}
 		if err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ref string) (domain.APIKey, er
 		return t.record("", domain.KindAPIKey, k.ID, domain.OpUpdate, before, logged(k))
 	})
 	if err != nil {
-		return domain.APIKey{}, fmt.Errorf("revoke api key %q: %w", ref, err)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: %w", errs.Quote(ref), err)
 	}
 	return out, nil
 }

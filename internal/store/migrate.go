@@ -163,7 +163,7 @@ func (s *Store) ensureDefaultWorkspace(ctx context.Context) error {
 	zero := int64(0)
 	_, _, err := s.PutWorkspace(ctx, domain.Workspace{Meta: domain.Meta{Name: domain.DefaultWorkspace}}, &zero)
 	if err != nil && !errors.Is(err, errs.Conflict) {
-		return fmt.Errorf("migrate: ensure workspace %q: %w", domain.DefaultWorkspace, err)
+		return fmt.Errorf("migrate: ensure workspace %s: %w", errs.Quote(domain.DefaultWorkspace), err)
 	}
 	return nil
 }

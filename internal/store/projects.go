@@ -23,7 +23,7 @@ var environmentSetSpec = kindSpec[domain.EnvironmentSet]{
 		return domain.EnvironmentSet{Meta: m, Environments: envs}, true, err
 	},
 	prepare: func(ctx context.Context, t *wtx, es *domain.EnvironmentSet) error {
-		return requireNames(ctx, t, "environments", es.Workspace, es.Environments, "environments", "environment %q does not exist", true)
+		return requireNames(ctx, t, "environments", es.Workspace, es.Environments, "environments", "environment %s does not exist", true)
 	},
 	save: func(ctx context.Context, t *wtx, es *domain.EnvironmentSet, create bool) error {
 		if err := t.saveMeta(ctx, "environment_sets", &es.Meta, create, nil); err != nil {
@@ -49,11 +49,16 @@ func (t *wtx) replaceMembers(ctx context.Context, table, ownerCol, memberCol, ws
 
 // PutEnvironmentSet: every environment must exist.
 func (s *Store) PutEnvironmentSet(ctx context.Context, es domain.EnvironmentSet, expected *int64) (domain.EnvironmentSet, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.EnvironmentSet, domain.Op, error) { return t.PutEnvironmentSet(ctx, es, expected) })
+}
+
+// PutEnvironmentSet is Store.PutEnvironmentSet inside t.
+func (t *Tx) PutEnvironmentSet(ctx context.Context, es domain.EnvironmentSet, expected *int64) (domain.EnvironmentSet, domain.Op, error) {
 	es.Normalize()
 	if err := es.Validate(); err != nil {
 		return es, "", err
 	}
-	return putObject(ctx, s, environmentSetSpec, es, expected)
+	return putObjectIn(ctx, t.w, environmentSetSpec, es, expected)
 }
 
 // GetEnvironmentSet returns an environment set or errs.NotFound.
@@ -112,10 +117,10 @@ var projectSpec = kindSpec[domain.Project]{
 	meta: func(p *domain.Project) *domain.Meta { return &p.Meta },
 	load: loadProject,
 	prepare: func(ctx context.Context, t *wtx, p *domain.Project) error {
-		if err := requireNames(ctx, t, "environments", p.Workspace, p.Environments, "environments", "environment %q does not exist", true); err != nil {
+		if err := requireNames(ctx, t, "environments", p.Workspace, p.Environments, "environments", "environment %s does not exist", true); err != nil {
 			return err
 		}
-		if err := requireNames(ctx, t, "environment_sets", p.Workspace, p.EnvironmentSets, "environmentSets", "environment set %q does not exist", true); err != nil {
+		if err := requireNames(ctx, t, "environment_sets", p.Workspace, p.EnvironmentSets, "environmentSets", "environment set %s does not exist", true); err != nil {
 			return err
 		}
 		eff := slices.Clone(p.Environments)
@@ -187,12 +192,17 @@ func fillProjects(ctx context.Context, r reader, ws, first, last string, ps []*d
 
 // PutProject: every environment and set must exist.
 func (s *Store) PutProject(ctx context.Context, p domain.Project, expected *int64) (domain.Project, domain.Op, error) {
+	return writeOne(ctx, s, func(t *Tx) (domain.Project, domain.Op, error) { return t.PutProject(ctx, p, expected) })
+}
+
+// PutProject is Store.PutProject inside t.
+func (t *Tx) PutProject(ctx context.Context, p domain.Project, expected *int64) (domain.Project, domain.Op, error) {
 	p.Normalize()
 	p.EffectiveEnvironments = nil
 	if err := p.Validate(); err != nil {
 		return p, "", err
 	}
-	return putObject(ctx, s, projectSpec, p, expected)
+	return putObjectIn(ctx, t.w, projectSpec, p, expected)
 }
 
 // GetProject returns a project, its effective environments filled, or

@@ -17,54 +17,63 @@ import (
 // project's. A new policy's schedule counts from now: slots before it are
 // never run.
 func (s *Store) PutPromotionPolicy(ctx context.Context, ws string, p domain.PromotionPolicy) (domain.PromotionPolicy, domain.Op, error) {
-	op := domain.OpNone
-	_, err := s.write(ctx, func(t *wtx) error {
-		for _, f := range []struct{ field, env string }{{"from", p.From}, {"to", p.To}} {
-			if _, err := checkVersionTarget(ctx, t.r(), ws, p.Project, f.env, ""); err != nil {
-				if errs.FieldOf(err) == "environment" {
-					return errs.Field(f.field, "%q is not an environment of project %q", f.env, p.Project)
-				}
-				return err
-			}
-		}
-		old, err := getPolicy(ctx, t.r(), ws, p.Project, p.From, p.To)
-		had := err == nil
-		if err != nil && !errors.Is(err, errs.NotFound) {
-			return err
-		}
-		p.Workspace = ws
-		if had {
-			cmp := p
-			cmp.Revision, cmp.UpdatedAt = old.Revision, old.UpdatedAt
-			if a, b := mustJSON(cmp), mustJSON(old); a == b {
-				p = old
-				return nil
-			}
-		}
-		p.Revision, p.UpdatedAt = t.rev, t.now
-		body := mustJSON(p)
-		if had {
-			op = domain.OpUpdate
-			_, err = t.exec(ctx, "UPDATE promotion_policies SET body = ?, revision = ?, updated_at = ? WHERE workspace = ? AND project = ? AND from_env = ? AND to_env = ?",
-				body, t.rev, t.now.UnixNano(), ws, p.Project, p.From, p.To)
-		} else {
-			op = domain.OpCreate
-			err = t.insertRows(ctx, "promotion_policies", []string{"workspace", "project", "from_env", "to_env", "body", "revision", "last_slot", "updated_at"},
-				[][]any{{ws, p.Project, p.From, p.To, body, t.rev, t.now.UnixNano(), t.now.UnixNano()}}, "")
-		}
-		if err != nil {
-			return fmt.Errorf("write promotion policy: %w", err)
-		}
-		var before any
-		if had {
-			before = old
-		}
-		return t.record(ws, domain.KindPromotionPolicy, p.Key(), op, before, p)
-	})
+	out, op, err := writeOne(ctx, s, func(t *Tx) (domain.PromotionPolicy, domain.Op, error) { return t.PutPromotionPolicy(ctx, ws, p) })
+	if err != nil {
+		return domain.PromotionPolicy{}, "", err
+	}
+	return out, op, nil
+}
+
+// PutPromotionPolicy is Store.PutPromotionPolicy inside t.
+func (t *Tx) PutPromotionPolicy(ctx context.Context, ws string, p domain.PromotionPolicy) (domain.PromotionPolicy, domain.Op, error) {
+	out, op, err := t.w.putPromotionPolicy(ctx, ws, p)
 	if err != nil {
 		return domain.PromotionPolicy{}, "", fmt.Errorf("put promotion policy %s: %w", p.Key(), err)
 	}
-	return p, op, nil
+	return out, op, nil
+}
+
+func (t *wtx) putPromotionPolicy(ctx context.Context, ws string, p domain.PromotionPolicy) (domain.PromotionPolicy, domain.Op, error) {
+	for _, f := range []struct{ field, env string }{{"from", p.From}, {"to", p.To}} {
+		if _, err := checkVersionTarget(ctx, t.r(), ws, p.Project, f.env, ""); err != nil {
+			if errs.FieldOf(err) == "environment" {
+				return p, "", errs.Field(f.field, "%s is not an environment of project %s", errs.Quote(f.env), errs.Quote(p.Project))
+			}
+			return p, "", err
+		}
+	}
+	old, err := getPolicy(ctx, t.r(), ws, p.Project, p.From, p.To)
+	had := err == nil
+	if err != nil && !errors.Is(err, errs.NotFound) {
+		return p, "", err
+	}
+	p.Workspace = ws
+	if had {
+		cmp := p
+		cmp.Revision, cmp.UpdatedAt = old.Revision, old.UpdatedAt
+		if a, b := mustJSON(cmp), mustJSON(old); a == b {
+			return old, domain.OpNone, nil
+		}
+	}
+	p.Revision, p.UpdatedAt = t.rev, t.now
+	body := mustJSON(p)
+	op := domain.OpCreate
+	if had {
+		op = domain.OpUpdate
+		_, err = t.exec(ctx, "UPDATE promotion_policies SET body = ?, revision = ?, updated_at = ? WHERE workspace = ? AND project = ? AND from_env = ? AND to_env = ?",
+			body, t.rev, t.now.UnixNano(), ws, p.Project, p.From, p.To)
+	} else {
+		err = t.insertRows(ctx, "promotion_policies", []string{"workspace", "project", "from_env", "to_env", "body", "revision", "last_slot", "updated_at"},
+			[][]any{{ws, p.Project, p.From, p.To, body, t.rev, t.now.UnixNano(), t.now.UnixNano()}}, "")
+	}
+	if err != nil {
+		return p, "", fmt.Errorf("write promotion policy: %w", err)
+	}
+	var before any
+	if had {
+		before = old
+	}
+	return p, op, t.record(ws, domain.KindPromotionPolicy, p.Key(), op, before, p)
 }
 
 func mustJSON(v any) string {
@@ -90,17 +99,20 @@ func getPolicy(ctx context.Context, r reader, ws, project, from, to string) (dom
 
 // DeletePromotionPolicy removes a policy; open promotions it created stay.
 func (s *Store) DeletePromotionPolicy(ctx context.Context, ws, project, from, to string) error {
-	_, err := s.write(ctx, func(t *wtx) error {
-		old, err := getPolicy(ctx, t.r(), ws, project, from, to)
-		if err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, "DELETE FROM promotion_policies WHERE workspace = ? AND project = ? AND from_env = ? AND to_env = ?", ws, project, from, to); err != nil {
-			return err
-		}
-		return t.record(ws, domain.KindPromotionPolicy, old.Key(), domain.OpDelete, old, nil)
-	})
+	_, err := s.Write(ctx, func(t *Tx) error { return t.DeletePromotionPolicy(ctx, ws, project, from, to) })
 	return err
+}
+
+// DeletePromotionPolicy is Store.DeletePromotionPolicy inside t.
+func (t *Tx) DeletePromotionPolicy(ctx context.Context, ws, project, from, to string) error {
+	old, err := getPolicy(ctx, t.w.r(), ws, project, from, to)
+	if err != nil {
+		return err
+	}
+	if _, err := t.w.exec(ctx, "DELETE FROM promotion_policies WHERE workspace = ? AND project = ? AND from_env = ? AND to_env = ?", ws, project, from, to); err != nil {
+		return err
+	}
+	return t.w.record(ws, domain.KindPromotionPolicy, old.Key(), domain.OpDelete, old, nil)
 }
 
 // PolicyRef names one policy together with its last scheduled slot.
@@ -170,7 +182,7 @@ func (s *Store) SetHold(ctx context.Context, h domain.Hold, on bool) (int64, err
 			if _, ok, err := loadProject(ctx, t.r(), h.Workspace, h.Project); err != nil {
 				return err
 			} else if !ok {
-				return errs.Field("project", "project %q does not exist", h.Project)
+				return errs.Field("project", "project %s does not exist", errs.Quote(h.Project))
 			}
 		}
 		if h.Environment != "" {

@@ -16,52 +16,75 @@ import (
 // immutable: a second create of the same version fails with
 // errs.AlreadyExists, whatever it contains.
 func (s *Store) CreateRelease(ctx context.Context, ws string, r domain.Release) (domain.Release, int64, error) {
-	rev, err := s.write(ctx, func(t *wtx) error {
-		if err := requireWorkspace(ctx, t.r(), ws); err != nil {
-			return err
-		}
-		if _, ok, err := loadProject(ctx, t.r(), ws, r.Project); err != nil {
-			return err
-		} else if !ok {
-			return errs.Field("project", "project %q does not exist", r.Project)
-		}
-		if _, err := getRelease(ctx, t.r(), ws, r.Project, r.Version); err == nil {
-			return errs.New(errs.AlreadyExists, "release %s of %s (releases are immutable: a correction is a new version)", r.Version, r.Project)
-		} else if !errors.Is(err, errs.NotFound) {
-			return err
-		}
-		r.Workspace, r.Actor, r.Revision, r.CreatedAt = ws, t.origin.Actor, t.rev, t.now
-		body, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("marshal release: %w", err)
-		}
-		if err := t.insertRows(ctx, "releases", []string{"workspace", "project", "version", "body", "revision", "created_at"},
-			[][]any{{ws, r.Project, r.Version, string(body), t.rev, t.now.UnixNano()}}, ""); err != nil {
-			return s.mapConstraint(err, "release "+r.Version)
-		}
-		var commits [][]any
-		for repo, sha := range r.Commits {
-			commits = append(commits, []any{ws, r.Project, r.Version, repo, sha})
-		}
-		if err := t.insertRows(ctx, "release_commits", []string{"workspace", "project", "version", "repository", "sha"}, commits, ""); err != nil {
-			return err
-		}
-		var arts [][]any
-		for _, a := range r.Artifacts {
-			arts = append(arts, []any{ws, r.Project, r.Version, a.Name, a.Platform, a.SHA256})
-		}
-		if err := t.insertRows(ctx, "release_artifacts", []string{"workspace", "project", "version", "name", "platform", "sha256"}, arts, ""); err != nil {
-			return err
-		}
-		after := r
-		after.Workspace, after.Revision, after.CreatedAt = "", 0, time.Time{}
-		return t.record(ws, domain.KindRelease, domain.ReleaseChangeKey(r.Project, r.Version), domain.OpCreate, nil, after)
+	var out domain.Release
+	rev, err := s.Write(ctx, func(t *Tx) error {
+		var err error
+		out, err = t.CreateRelease(ctx, ws, r)
+		return err
 	})
 	if err != nil {
-		return domain.Release{}, 0, fmt.Errorf("create release %s of %s: %w", r.Version, r.Project, err)
+		return domain.Release{}, 0, err
 	}
-	r.Workspace, r.Revision = ws, rev
-	return r, rev, nil
+	out.Revision = rev
+	return out, rev, nil
+}
+
+// CreateRelease is Store.CreateRelease inside t; the release returned
+// carries the transaction's revision.
+func (t *Tx) CreateRelease(ctx context.Context, ws string, r domain.Release) (domain.Release, error) {
+	if err := t.w.createRelease(ctx, ws, &r); err != nil {
+		return domain.Release{}, fmt.Errorf("create release %s of %s: %w", r.Version, r.Project, err)
+	}
+	r.Workspace, r.Revision = ws, t.w.rev
+	return r, nil
+}
+
+// GetRelease is Store.GetRelease inside t.
+func (t *Tx) GetRelease(ctx context.Context, ws, project, version string) (domain.Release, error) {
+	return getRelease(ctx, t.w.r(), ws, project, version)
+}
+
+// createRelease fills in r's workspace, actor, revision and time.
+func (t *wtx) createRelease(ctx context.Context, ws string, r *domain.Release) error {
+	if err := requireWorkspace(ctx, t.r(), ws); err != nil {
+		return err
+	}
+	if _, ok, err := loadProject(ctx, t.r(), ws, r.Project); err != nil {
+		return err
+	} else if !ok {
+		return errs.Field("project", "project %s does not exist", errs.Quote(r.Project))
+	}
+	if _, err := getRelease(ctx, t.r(), ws, r.Project, r.Version); err == nil {
+		return errs.New(errs.AlreadyExists, "release %s of %s (releases are immutable: a correction is a new version)", r.Version, r.Project)
+	} else if !errors.Is(err, errs.NotFound) {
+		return err
+	}
+	r.Workspace, r.Actor, r.Revision, r.CreatedAt = ws, t.origin.Actor, t.rev, t.now
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("marshal release: %w", err)
+	}
+	if err := t.insertRows(ctx, "releases", []string{"workspace", "project", "version", "body", "revision", "created_at"},
+		[][]any{{ws, r.Project, r.Version, string(body), t.rev, t.now.UnixNano()}}, ""); err != nil {
+		return t.mapConstraint(err, "release "+r.Version)
+	}
+	var commits [][]any
+	for repo, sha := range r.Commits {
+		commits = append(commits, []any{ws, r.Project, r.Version, repo, sha})
+	}
+	if err := t.insertRows(ctx, "release_commits", []string{"workspace", "project", "version", "repository", "sha"}, commits, ""); err != nil {
+		return err
+	}
+	var arts [][]any
+	for _, a := range r.Artifacts {
+		arts = append(arts, []any{ws, r.Project, r.Version, a.Name, a.Platform, a.SHA256})
+	}
+	if err := t.insertRows(ctx, "release_artifacts", []string{"workspace", "project", "version", "name", "platform", "sha256"}, arts, ""); err != nil {
+		return err
+	}
+	after := *r
+	after.Workspace, after.Revision, after.CreatedAt = "", 0, time.Time{}
+	return t.record(ws, domain.KindRelease, domain.ReleaseChangeKey(r.Project, r.Version), domain.OpCreate, nil, after)
 }
 
 func getRelease(ctx context.Context, r reader, ws, project, version string) (domain.Release, error) {

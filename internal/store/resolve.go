@@ -26,7 +26,7 @@ func (s *Store) GetDeployment(ctx context.Context, ws, project, target string) (
 	d := domain.Deployment{Workspace: ws, Project: project, Target: target}
 	err := s.queryRow(ctx, "SELECT environment FROM deployments WHERE workspace = ? AND project = ? AND target = ?", ws, project, target).Scan(&d.Environment)
 	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Deployment{}, errs.New(errs.NotFound, "deployment %s@%s in workspace %q", project, target, ws)
+		return domain.Deployment{}, errs.New(errs.NotFound, "deployment %s in workspace %s", errs.Quote(project+"@"+target), errs.Quote(ws))
 	}
 	if err != nil {
 		return domain.Deployment{}, fmt.Errorf("get deployment %s@%s: %w", project, target, err)

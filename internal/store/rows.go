@@ -71,7 +71,7 @@ func scanMeta(sc scanner, m *domain.Meta, extra ...any) error {
 	m.Labels = nil
 	if len(labels) > 0 && string(labels) != "{}" {
 		if err := json.Unmarshal(labels, &m.Labels); err != nil {
-			return fmt.Errorf("labels of %q: %w", m.Name, err)
+			return fmt.Errorf("labels of %s: %w", errs.Quote(m.Name), err)
 		}
 	}
 	return nil

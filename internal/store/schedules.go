@@ -101,14 +101,14 @@ func (s *Store) CreateSchedule(ctx context.Context, ws string, sc Schedule) (Sch
 			return err
 		}
 		if !containsString(proj.EffectiveEnvironments, env) {
-			return errs.Field(sc.kind()+".environment", "environment %q is not an environment of project %q", env, project)
+			return errs.Field(sc.kind()+".environment", "environment %s is not an environment of project %s", errs.Quote(env), errs.Quote(project))
 		}
 		doc, _, ok, err := loadRow(ctx, t.r(), "flags", ws, project, fl)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return errs.Field(sc.kind()+".flag", "flag %s does not exist", FlagKey(project, fl))
+			return errs.Field(sc.kind()+".flag", "flag %s does not exist", errs.Quote(FlagKey(project, fl)))
 		}
 		if variation != "" {
 			var f flag.Flag
@@ -116,7 +116,7 @@ func (s *Store) CreateSchedule(ctx context.Context, ws string, sc Schedule) (Sch
 				return fmt.Errorf("decode flag: %w", err)
 			}
 			if _, ok := f.Variation(variation); !ok {
-				return errs.Field("rollout.variation", "flag %s has no variation %q", FlagKey(project, fl), variation)
+				return errs.Field("rollout.variation", "flag %s has no variation %s", errs.Quote(FlagKey(project, fl)), errs.Quote(variation))
 			}
 		}
 		next := sc
@@ -171,16 +171,16 @@ func loadSchedule(ctx context.Context, r reader, ws, id string) (Schedule, bool,
 		return Schedule{}, false, nil
 	}
 	if err != nil {
-		return Schedule{}, false, fmt.Errorf("read schedule %q: %w", id, err)
+		return Schedule{}, false, fmt.Errorf("read schedule %s: %w", errs.Quote(id), err)
 	}
 	var sc Schedule
 	if err := json.Unmarshal(doc, &sc); err != nil {
-		return Schedule{}, false, fmt.Errorf("decode schedule %q: %w", id, err)
+		return Schedule{}, false, fmt.Errorf("decode schedule %s: %w", errs.Quote(id), err)
 	}
 	sc.State, sc.Revision, sc.UpdatedAt = ScheduleState(state), rev, fromNanos(updated)
 	rows, err := r.query(ctx, "SELECT step, state, applied_revision, error FROM flag_schedule_steps WHERE workspace = ? AND schedule_id = ? ORDER BY step", ws, id)
 	if err != nil {
-		return Schedule{}, false, fmt.Errorf("read steps of schedule %q: %w", id, err)
+		return Schedule{}, false, fmt.Errorf("read steps of schedule %s: %w", errs.Quote(id), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -188,7 +188,7 @@ func loadSchedule(ctx context.Context, r reader, ws, id string) (Schedule, bool,
 		var st ScheduleStep
 		var state string
 		if err := rows.Scan(&i, &state, &st.AppliedRevision, &st.Error); err != nil {
-			return Schedule{}, false, fmt.Errorf("read steps of schedule %q: %w", id, err)
+			return Schedule{}, false, fmt.Errorf("read steps of schedule %s: %w", errs.Quote(id), err)
 		}
 		if i < len(sc.Steps) {
 			sc.Steps[i].State, sc.Steps[i].AppliedRevision, sc.Steps[i].Error = ScheduleState(state), st.AppliedRevision, st.Error
@@ -204,7 +204,7 @@ func (s *Store) GetSchedule(ctx context.Context, ws, project, id string) (Schedu
 		return Schedule{}, err
 	}
 	if !ok || sc.Project != project {
-		return Schedule{}, errs.New(errs.NotFound, "schedule %s in workspace %q", FlagKey(project, id), ws)
+		return Schedule{}, errs.New(errs.NotFound, "schedule %s in workspace %s", errs.Quote(FlagKey(project, id)), errs.Quote(ws))
 	}
 	return sc, nil
 }
@@ -254,10 +254,10 @@ func (s *Store) CancelSchedule(ctx context.Context, ws, project, id string) (Sch
 			return err
 		}
 		if !ok || cur.Project != project {
-			return errs.New(errs.NotFound, "schedule %s in workspace %q", FlagKey(project, id), ws)
+			return errs.New(errs.NotFound, "schedule %s in workspace %s", errs.Quote(FlagKey(project, id)), errs.Quote(ws))
 		}
 		if cur.State != StatePending {
-			return errs.New(errs.FailedPrecondition, "schedule %s is %s, not pending", FlagKey(project, id), cur.State)
+			return errs.New(errs.FailedPrecondition, "schedule %s is %s, not pending", errs.Quote(FlagKey(project, id)), cur.State)
 		}
 		out, err = t.finishSchedule(ctx, ws, cur, StateCancelled)
 		return err
@@ -311,6 +311,12 @@ func (t *wtx) cancelSchedules(ctx context.Context, ws, project, fl string) error
 	return nil
 }
 
+// ScheduleActor is the actor the change log records for the changes a
+// step of schedule id makes (the flag, and the schedule's own progress):
+// the scheduler, acting for that schedule. Whoever created the schedule is
+// recorded on its creation.
+func ScheduleActor(id string) string { return "scheduler/schedule/" + id }
+
 // dueStep names one step RunDue found due.
 type dueStep struct {
 	ws, id string
@@ -322,8 +328,10 @@ type dueStep struct {
 // the step is marked done in the same transaction, guarded by its pending
 // state. Two executors racing (two instances on one PostgreSQL) therefore
 // apply each step exactly once: the second finds the step no longer
-// pending and writes nothing. A step that cannot apply marks its schedule
-// failed. It is meant to be registered with the scheduler:
+// pending and writes nothing; and a leader whose term is stale (ctx carries
+// a domain.Fence) is refused inside the step's transaction, before it reads
+// the step. A step that cannot apply marks its schedule failed. It is meant
+// to be registered with the scheduler:
 // scheduler.Task{Name: "flag-schedules", Run: store.RunDue}.
 func (s *Store) RunDue(ctx context.Context, now time.Time) error {
 	rows, err := s.query(ctx, "SELECT workspace, schedule_id, step FROM flag_schedule_steps WHERE state = ? AND due_at <= ? ORDER BY due_at, workspace, schedule_id, step",
@@ -346,8 +354,12 @@ func (s *Store) RunDue(ctx context.Context, now time.Time) error {
 	}
 	var errList []error
 	for _, d := range due {
+		ctx := domain.WithOrigin(ctx, domain.Origin{Actor: ScheduleActor(d.id), RequestID: domain.OriginFrom(ctx).RequestID})
 		if _, err := s.write(ctx, func(t *wtx) error { return t.runStep(ctx, d) }); err != nil {
-			errList = append(errList, fmt.Errorf("run step %d of schedule %q: %w", d.step, d.id, err))
+			errList = append(errList, fmt.Errorf("run step %d of schedule %s: %w", d.step, errs.Quote(d.id), err))
+			if errors.Is(err, domain.ErrStaleTerm) {
+				break // this instance no longer leads: every other step would be refused too
+			}
 		}
 	}
 	return errors.Join(errList...)
@@ -411,7 +423,7 @@ func (t *wtx) applyStep(ctx context.Context, ws string, sc *Schedule, step int) 
 		return err
 	}
 	if !ok {
-		return errs.New(errs.NotFound, "flag %s no longer exists", FlagKey(sc.Project, sc.Flag))
+		return errs.New(errs.NotFound, "flag %s no longer exists", errs.Quote(FlagKey(sc.Project, sc.Flag)))
 	}
 	var f flag.Flag
 	if err := json.Unmarshal(doc, &f); err != nil {
@@ -461,7 +473,7 @@ func applyRollout(f flag.Flag, r *flag.ProgressiveRollout, weight int) (flag.Fla
 		sv = &tg.Fallthrough
 	} else {
 		if *r.Rule >= len(tg.Rules) {
-			return f, errs.Field("rollout.rule", "environment %q of flag %s has %d rules, no rule %d", r.Environment, f.Key, len(tg.Rules), *r.Rule)
+			return f, errs.Field("rollout.rule", "environment %s of flag %s has %d rules, no rule %d", errs.Quote(r.Environment), f.Key, len(tg.Rules), *r.Rule)
 		}
 		sv = &tg.Rules[*r.Rule].Serve
 	}

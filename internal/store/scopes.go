@@ -93,7 +93,7 @@ func (c *catalog) scopeError(sc domain.Scope) error {
 	switch sc.Kind {
 	case domain.ScopeEnvironment:
 		if !c.envs[sc.Environment] {
-			return missing("environment %q does not exist", sc.Environment)
+			return missing("environment %s does not exist", sc.Environment)
 		}
 	case domain.ScopeTarget:
 		if _, ok := c.targets[sc.Target]; !ok {
@@ -106,7 +106,7 @@ func (c *catalog) scopeError(sc domain.Scope) error {
 			return err
 		}
 		if !c.envs[sc.Environment] {
-			return missing("environment %q does not exist", sc.Environment)
+			return missing("environment %s does not exist", sc.Environment)
 		}
 		if !c.effective[sc.Project][sc.Environment] {
 			return missing("environment %q is not one of project %q's environments", sc.Environment, sc.Project)
@@ -132,7 +132,7 @@ func requireWorkspace(ctx context.Context, r reader, ws string) error {
 	var n string
 	err := r.queryRow(ctx, "SELECT name FROM workspaces WHERE name = ?", ws).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errs.Field("workspace", "workspace %q does not exist", ws)
+		return errs.Field("workspace", "workspace %s does not exist", errs.Quote(ws))
 	}
 	return err
 }

@@ -278,7 +278,7 @@ func openSealed(kr *secrets.Keyring, aad secrets.AAD, text string) ([]byte, erro
 	value, err := kr.Open(aad, sealed)
 	switch {
 	case errors.Is(err, secrets.ErrUnknownKey):
-		return nil, errors.Join(errs.New(errs.FailedPrecondition, "sealed under master key %q, which this server does not hold", sealed.KeyID), err)
+		return nil, errors.Join(errs.New(errs.FailedPrecondition, "sealed under master key %s, which this server does not hold", errs.Quote(sealed.KeyID)), err)
 	case errors.Is(err, secrets.ErrMalformed):
 		return nil, errors.Join(errs.New(errs.FailedPrecondition, "stored ciphertext is malformed or truncated"), err)
 	case err != nil:
@@ -291,7 +291,7 @@ func openSealed(kr *secrets.Keyring, aad secrets.AAD, text string) ([]byte, erro
 func (r reader) workspaceSecrets(ctx context.Context, ws string) ([]domain.Secret, error) {
 	rows, err := r.query(ctx, "SELECT scope, key, version, fingerprint, deleted FROM secrets WHERE workspace = ? ORDER BY scope, key", ws)
 	if err != nil {
-		return nil, fmt.Errorf("read secrets of workspace %q: %w", ws, err)
+		return nil, fmt.Errorf("read secrets of workspace %s: %w", errs.Quote(ws), err)
 	}
 	defer rows.Close()
 	var out []domain.Secret
@@ -300,10 +300,10 @@ func (r reader) workspaceSecrets(ctx context.Context, ws string) ([]domain.Secre
 		var scope string
 		var deleted int
 		if err := rows.Scan(&scope, &sec.Key, &sec.Version, &sec.Fingerprint, &deleted); err != nil {
-			return nil, fmt.Errorf("read secrets of workspace %q: %w", ws, err)
+			return nil, fmt.Errorf("read secrets of workspace %s: %w", errs.Quote(ws), err)
 		}
 		if sec.Scope, err = domain.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("read secrets of workspace %q: stored scope %q: %w", ws, scope, err)
+			return nil, fmt.Errorf("read secrets of workspace %s: stored scope %s: %w", errs.Quote(ws), errs.Quote(scope), err)
 		}
 		sec.Deleted = deleted != 0
 		out = append(out, sec)
@@ -319,7 +319,7 @@ func (t *wtx) dropSecrets(ctx context.Context, ws string, list []domain.Secret) 
 	}
 	for _, q := range []string{"DELETE FROM secret_versions WHERE workspace = ?", "DELETE FROM secrets WHERE workspace = ?"} {
 		if _, err := t.exec(ctx, q, ws); err != nil {
-			return fmt.Errorf("drop secrets of workspace %q: %w", ws, err)
+			return fmt.Errorf("drop secrets of workspace %s: %w", errs.Quote(ws), err)
 		}
 	}
 	for _, sec := range list {

@@ -40,7 +40,7 @@ func (s *Store) ListSecrets(ctx context.Context, ws string, sc *domain.Scope) ([
 			return nil, fmt.Errorf("list secrets: %w", err)
 		}
 		if sec.Scope, err = domain.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("list secrets: stored scope %q: %w", scope, err)
+			return nil, fmt.Errorf("list secrets: stored scope %s: %w", errs.Quote(scope), err)
 		}
 		sec.Deleted, sec.UpdatedAt = deleted != 0, fromNanos(updated)
 		out = append(out, sec)

@@ -28,7 +28,8 @@ import (
 
 // Options selects and configures a backend. DatabaseURL (postgres://…)
 // selects PostgreSQL; otherwise SQLite at DataDir/flagops.db (DataDir is
-// created 0700 when missing).
+// created 0700 when missing; the database and its -wal and -shm files are
+// 0600).
 type Options struct {
 	DataDir     string
 	DatabaseURL string
@@ -75,7 +76,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
 		}
 		s.d = sqliteDialect
-		dsn := "file:" + filepath.Join(opt.DataDir, "flagops.db") + "?" + sqlitePragmas
+		path := filepath.Join(opt.DataDir, "flagops.db")
+		if err := s.privateFiles(path); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		dsn := "file:" + path + "?" + sqlitePragmas
 		s.db, err = sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)

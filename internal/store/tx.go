@@ -81,11 +81,26 @@ const maxTxAttempts = 5
 // write runs fn in one write transaction. It returns the committed revision,
 // or 0 when fn recorded no change (the transaction is then rolled back, so
 // the counter does not move and nothing is appended).
+//
+// When ctx carries a domain.Fence, the transaction checks it right after
+// taking the revision and fails with domain.ErrStaleTerm when the lease has
+// moved on: a leader's writes commit only while its term is current.
 func (s *Store) write(ctx context.Context, fn func(t *wtx) error) (int64, error) {
+	return s.run(ctx, fn, false)
+}
+
+// run runs fn in one write transaction, retrying it when it lost a race with
+// another writer; with dry set it always rolls back.
+func (s *Store) run(ctx context.Context, fn func(t *wtx) error, dry bool) (int64, error) {
+	if fence, fenced := domain.FenceFrom(ctx); fenced {
+		if err := fence.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		var rev int64
-		rev, err = s.writeOnce(ctx, fn)
+		rev, err = s.writeOnce(ctx, fn, dry)
 		if err == nil {
 			if rev > 0 {
 				s.committed(rev)
@@ -100,7 +115,7 @@ func (s *Store) write(ctx context.Context, fn func(t *wtx) error) (int64, error)
 	return 0, fmt.Errorf("write gave up after %d attempts: %w", maxTxAttempts, err)
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(t *wtx) error) (rev int64, err error) {
+func (s *Store) writeOnce(ctx context.Context, fn func(t *wtx) error, dry bool) (rev int64, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -117,10 +132,15 @@ func (s *Store) writeOnce(ctx context.Context, fn func(t *wtx) error) (rev int64
 	if err := t.queryRow(ctx, "UPDATE revision_counter SET rev = rev + 1 WHERE id = 1 RETURNING rev").Scan(&t.rev); err != nil {
 		return 0, fmt.Errorf("take revision: %w", err)
 	}
+	if f, ok := domain.FenceFrom(ctx); ok {
+		if err := checkFence(ctx, t.r(), f); err != nil {
+			return 0, err
+		}
+	}
 	if err := fn(t); err != nil {
 		return 0, err
 	}
-	if len(t.changes) == 0 {
+	if dry || len(t.changes) == 0 {
 		return 0, nil
 	}
 	if err := t.flushChanges(ctx); err != nil {
@@ -213,13 +233,17 @@ func checkExpected(what string, expected *int64, current int64) error {
 // mapConstraint turns a constraint violation the checks before it did not
 // catch (a concurrent change, a rule enforced only by the schema) into an
 // error of the right kind, keeping the driver error in the chain.
-func (s *Store) mapConstraint(err error, what string) error {
+func (s *Store) mapConstraint(err error, what string) error { return mapConstraint(s.d, err, what) }
+
+func (t *wtx) mapConstraint(err error, what string) error { return mapConstraint(t.d, err, what) }
+
+func mapConstraint(d dialect, err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case s.d.isUnique(err):
+	case d.isUnique(err):
 		return fmt.Errorf("%s: %w", what, errors.Join(errs.New(errs.AlreadyExists, "%s", what), err))
-	case s.d.isForeignKey(err):
+	case d.isForeignKey(err):
 		return fmt.Errorf("%s: %w", what, errors.Join(errs.New(errs.FailedPrecondition, "%s refers to a missing object or is still referred to", what), err))
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -135,19 +135,19 @@ func checkVersionTarget(ctx context.Context, r reader, ws, project, env, target 
 	if _, ok, err := loadProject(ctx, r, ws, project); err != nil {
 		return "", err
 	} else if !ok {
-		return "", errs.Field("project", "project %q does not exist", project)
+		return "", errs.Field("project", "project %s does not exist", errs.Quote(project))
 	}
 	if target != "" {
 		var tenv string
 		err := r.queryRow(ctx, "SELECT environment FROM deployments WHERE workspace = ? AND project = ? AND target = ?", ws, project, target).Scan(&tenv)
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", errs.Field("target", "%q is not a target of project %q (unknown target, or its environment is not the project's)", target, project)
+			return "", errs.Field("target", "%s is not a target of project %s (unknown target, or its environment is not the project's)", errs.Quote(target), errs.Quote(project))
 		}
 		if err != nil {
 			return "", fmt.Errorf("read deployment %s@%s: %w", project, target, err)
 		}
 		if env != "" && env != tenv {
-			return "", errs.Field("target", "%q is in environment %q, not %q", target, tenv, env)
+			return "", errs.Field("target", "%s is in environment %s, not %s", errs.Quote(target), errs.Quote(tenv), errs.Quote(env))
 		}
 		return tenv, nil
 	}
@@ -156,7 +156,7 @@ func checkVersionTarget(ctx context.Context, r reader, ws, project, env, target 
 		return "", fmt.Errorf("read environments of %s: %w", project, err)
 	}
 	if n == 0 {
-		return "", errs.Field("environment", "%q is not an environment of project %q (unknown environment, or not one of the project's)", env, project)
+		return "", errs.Field("environment", "%s is not an environment of project %s (unknown environment, or not one of the project's)", errs.Quote(env), errs.Quote(project))
 	}
 	return env, nil
 }
@@ -320,7 +320,7 @@ func (s *Store) Rollback(ctx context.Context, ws, project, env, target, to, reas
 		}
 		switch {
 		case pick == "" && to != "":
-			return errs.Field("to", "%q was never the desired version of %s", to, domain.VersionChangeKey(project, env, target))
+			return errs.Field("to", "%s was never the desired version of %s", errs.Quote(to), domain.VersionChangeKey(project, env, target))
 		case pick == "":
 			return errs.New(errs.FailedPrecondition, "no earlier version of %s to roll back to", domain.VersionChangeKey(project, env, target))
 		}
@@ -429,7 +429,7 @@ func (s *Store) SetVersionPolicy(ctx context.Context, ws, project string, requir
 		if _, ok, err := loadProject(ctx, t.r(), ws, project); err != nil {
 			return err
 		} else if !ok {
-			return errs.Field("project", "project %q does not exist", project)
+			return errs.Field("project", "project %s does not exist", errs.Quote(project))
 		}
 		var cur int
 		err := t.queryRow(ctx, "SELECT require_release FROM version_policies WHERE workspace = ? AND project = ?", ws, project).Scan(&cur)

@@ -170,7 +170,7 @@ func (s *Store) SealWebhookSecrets(ctx context.Context, kr *secrets.Keyring) (in
 }
 
 // SealWebhookURLs seals the URLs with credentials that subscriptions created
-// before migration 0007 still hold whole, replaces them by their redacted
+// before migration 0008 still hold whole, replaces them by their redacted
 // form, and redacts them in the change entries of those subscriptions (the
 // log is otherwise never rewritten: it held a credential every follower
 // could read). The server runs it at start, once the keyring is loaded; it

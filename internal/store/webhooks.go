@@ -102,7 +102,7 @@ func (s *Store) CreateWebhook(ctx context.Context, kr *secrets.Keyring, w domain
 func (s *Store) GetWebhook(ctx context.Context, ws, name string) (domain.Webhook, error) {
 	w, err := scanWebhook(s.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return w, errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return w, errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	if err != nil {
 		return w, fmt.Errorf("get webhook %s: %w", name, err)
@@ -138,7 +138,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, ws, name string) error {
 	_, err := s.write(ctx, func(t *wtx) error {
 		w, err := scanWebhook(t.queryRow(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE workspace = ? AND name = ?", ws, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+			return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 		}
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *Store) SetWebhookCursor(ctx context.Context, ws, name string, c domain.
 		return fmt.Errorf("set cursor of webhook %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errs.New(errs.NotFound, "webhook %q in workspace %q", name, ws)
+		return errs.New(errs.NotFound, "webhook %s in workspace %s", errs.Quote(name), errs.Quote(ws))
 	}
 	return nil
 }
@@ -178,31 +178,38 @@ const MaxDeliveries = 1000
 const deliveryCols = "id, webhook, revision, seq, event_type, status, attempts, last_error, response_code, created_at, updated_at"
 
 // SaveDelivery inserts d (when d.ID is empty, giving it an id) or updates it,
-// then prunes the subscription's log to MaxDeliveries records.
+// then prunes the subscription's log to MaxDeliveries records. It is fenced
+// by the dispatcher's term when ctx carries one.
 func (s *Store) SaveDelivery(ctx context.Context, ws string, d domain.Delivery) (domain.Delivery, error) {
 	d.UpdatedAt = now()
 	if d.ID == "" {
 		var b [10]byte
 		_, _ = rand.Read(b[:])
 		d.ID, d.CreatedAt = hex.EncodeToString(b[:]), d.UpdatedAt
-		_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO webhook_deliveries (workspace, "+deliveryCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			ws, d.ID, d.Webhook, d.Revision, d.Seq, d.EventType, d.Status, d.Attempts, d.LastError, d.ResponseCode,
-			d.CreatedAt.UnixNano(), d.UpdatedAt.UnixNano())
-		if err != nil {
-			return d, fmt.Errorf("record delivery to %s: %w", d.Webhook, err)
-		}
-		// Prune beyond the newest MaxDeliveries; the subquery keeps this one
-		// statement on both dialects.
-		_, err = s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id NOT IN
-			(SELECT id FROM webhook_deliveries WHERE workspace = ? AND webhook = ? ORDER BY created_at DESC, id DESC LIMIT ?)`),
-			ws, d.Webhook, ws, d.Webhook, MaxDeliveries)
-		if err != nil {
-			return d, fmt.Errorf("prune deliveries of %s: %w", d.Webhook, err)
-		}
-		return d, nil
+		_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+			_, err := x.ExecContext(ctx, s.d.rebind("INSERT INTO webhook_deliveries (workspace, "+deliveryCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+				ws, d.ID, d.Webhook, d.Revision, d.Seq, d.EventType, d.Status, d.Attempts, d.LastError, d.ResponseCode,
+				d.CreatedAt.UnixNano(), d.UpdatedAt.UnixNano())
+			if err != nil {
+				return 0, fmt.Errorf("record delivery to %s: %w", d.Webhook, err)
+			}
+			// Prune beyond the newest MaxDeliveries; the subquery keeps this
+			// one statement on both dialects.
+			_, err = x.ExecContext(ctx, s.d.rebind(`DELETE FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id NOT IN
+				(SELECT id FROM webhook_deliveries WHERE workspace = ? AND webhook = ? ORDER BY created_at DESC, id DESC LIMIT ?)`),
+				ws, d.Webhook, ws, d.Webhook, MaxDeliveries)
+			if err != nil {
+				return 0, fmt.Errorf("prune deliveries of %s: %w", d.Webhook, err)
+			}
+			return 0, nil
+		})
+		return d, err
 	}
-	_, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE webhook_deliveries SET status = ?, attempts = ?, last_error = ?, response_code = ?, updated_at = ? WHERE id = ?"),
-		d.Status, d.Attempts, d.LastError, d.ResponseCode, d.UpdatedAt.UnixNano(), d.ID)
+	_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		_, err := x.ExecContext(ctx, s.d.rebind("UPDATE webhook_deliveries SET status = ?, attempts = ?, last_error = ?, response_code = ?, updated_at = ? WHERE id = ?"),
+			d.Status, d.Attempts, d.LastError, d.ResponseCode, d.UpdatedAt.UnixNano(), d.ID)
+		return 0, err
+	})
 	if err != nil {
 		return d, fmt.Errorf("update delivery %s: %w", d.ID, err)
 	}
@@ -252,7 +259,7 @@ func (s *Store) ListDeliveries(ctx context.Context, ws, webhook string, limit in
 func (s *Store) GetDelivery(ctx context.Context, ws, webhook, id string) (domain.Delivery, error) {
 	d, err := scanDelivery(s.queryRow(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE workspace = ? AND webhook = ? AND id = ?", ws, webhook, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, errs.New(errs.NotFound, "delivery %q of webhook %q", id, webhook)
+		return d, errs.New(errs.NotFound, "delivery %s of webhook %s", errs.Quote(id), errs.Quote(webhook))
 	}
 	if err != nil {
 		return d, fmt.Errorf("get delivery %s: %w", id, err)
@@ -273,10 +280,15 @@ func (s *Store) FollowerCursor(ctx context.Context, name string) (domain.Cursor,
 	return c, true, nil
 }
 
-// SetFollowerCursor stores a named follower's cursor.
+// SetFollowerCursor stores a named follower's cursor. It is fenced by the
+// follower's term when ctx carries one, so that a stale leader cannot move
+// the cursor back over what the current one wrote.
 func (s *Store) SetFollowerCursor(ctx context.Context, name string, c domain.Cursor) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind("INSERT INTO follower_cursors (name, revision, seq) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, seq = excluded.seq"),
-		name, c.Revision, c.Seq)
+	_, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		_, err := x.ExecContext(ctx, s.d.rebind("INSERT INTO follower_cursors (name, revision, seq) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, seq = excluded.seq"),
+			name, c.Revision, c.Seq)
+		return 0, err
+	})
 	if err != nil {
 		return fmt.Errorf("set cursor of follower %s: %w", name, err)
 	}
@@ -285,15 +297,18 @@ func (s *Store) SetFollowerCursor(ctx context.Context, name string, c domain.Cur
 
 // AdvanceWebhookCursor moves a subscription's cursor from one position to
 // another, and reports false (moving nothing) when it is no longer at from:
-// a redelivery rewound it meanwhile, and the dispatcher must re-read.
+// a redelivery rewound it meanwhile, and the dispatcher must re-read. It is
+// fenced by the dispatcher's term when ctx carries one.
 func (s *Store) AdvanceWebhookCursor(ctx context.Context, ws, name string, from, to domain.Cursor) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE webhooks SET cursor_revision = ?, cursor_seq = ?
-		WHERE workspace = ? AND name = ? AND cursor_revision = ? AND cursor_seq = ?`),
-		to.Revision, to.Seq, ws, name, from.Revision, from.Seq)
-	if err != nil {
-		return false, fmt.Errorf("advance cursor of webhook %s: %w", name, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.fenced(ctx, func(x sqlExecQuerier) (int64, error) {
+		res, err := x.ExecContext(ctx, s.d.rebind(`UPDATE webhooks SET cursor_revision = ?, cursor_seq = ?
+			WHERE workspace = ? AND name = ? AND cursor_revision = ? AND cursor_seq = ?`),
+			to.Revision, to.Seq, ws, name, from.Revision, from.Seq)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
 	if err != nil {
 		return false, fmt.Errorf("advance cursor of webhook %s: %w", name, err)
 	}

@@ -297,6 +297,36 @@ func (h *Hub) skipCompacted(after int64) error {
 	return nil
 }
 
+// skipCompacted moves the hub past revisions that were compacted before it
+// read them (a Compact racing a commit, or another instance compacting).
+// The hub cannot deliver them, so every live watcher goes back to catching
+// up from its own revision: one that had not seen them ends with the
+// compacted error and its client resumes knowing it missed changes, instead
+// of the whole hub failing every later read.
+func (h *Hub) skipCompacted(after int64) error {
+	compacted, err := h.log.CompactedRevision(h.ctx)
+	if err != nil {
+		return fmt.Errorf("read compacted revision: %w", err)
+	}
+	h.mu.Lock()
+	if compacted > h.rev {
+		h.rev = compacted
+	}
+	for w := range h.watchers {
+		if w.live {
+			w.live = false
+			select {
+			case w.slow <- struct{}{}:
+			default:
+			}
+		}
+	}
+	h.mu.Unlock()
+	h.opt.Logger.Warn("watch hub: the log was compacted past the hub's revision; live watchers resume from the log",
+		"after", after, "compacted", compacted)
+	return nil
+}
+
 // deliver hands one revision to a live watcher without blocking; a watcher
 // whose buffer is full becomes slow. h.mu is held.
 func (h *Hub) deliver(w *Watcher, g group) {

@@ -183,6 +183,70 @@ func TestCompacted(t *testing.T) {
 	}
 }
 
+// TestCompactedPastTheHub compacts revisions the hub has not read yet: the
+// hub must move on (watchers that missed them end with Compacted, later
+// revisions still flow) instead of failing every read after.
+func TestCompactedPastTheHub(t *testing.T) {
+	log := &fakeLog{}
+	log.commit("default", domain.KindFact, "a")
+	h := startHub(t, log, Options{PollInterval: time.Hour})
+	old, err := h.Watch(context.Background(), 0, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if got := revisions(t, old, 1); !equal(got, []int64{1}) {
+		t.Fatalf("got %v", got)
+	}
+	if ev := next(t, old); !ev.CaughtUp {
+		t.Fatalf("want caught_up, got %+v", ev)
+	}
+	log.mu.Lock()
+	log.silent = true
+	log.mu.Unlock()
+	log.commit("default", domain.KindFact, "b")
+	log.commit("default", domain.KindFact, "c")
+	log.compact(3)
+	log.mu.Lock()
+	log.silent = false
+	log.mu.Unlock()
+	log.commit("default", domain.KindFact, "d") // wakes the hub: it reads after 1, which is gone
+
+	timeout := time.After(5 * time.Second)
+drain:
+	for {
+		select {
+		case ev, ok := <-old.Events():
+			if !ok {
+				break drain
+			}
+			if len(ev.Changes) > 0 {
+				t.Fatalf("the old watcher missed revisions 2-3 and must not get %+v", ev)
+			}
+		case <-timeout:
+			t.Fatal("the old watcher did not end: the hub is stuck behind the compaction")
+		}
+	}
+	if !errors.Is(old.Err(), errs.Compacted) {
+		t.Fatalf("old watcher: want Compacted, got %v", old.Err())
+	}
+	w, err := h.Watch(context.Background(), 3, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := revisions(t, w, 1); !equal(got, []int64{4}) {
+		t.Fatalf("got %v", got)
+	}
+	log.commit("default", domain.KindFact, "e")
+	if got := revisions(t, w, 1); !equal(got, []int64{5}) {
+		t.Fatalf("live after the skip: got %v", got)
+	}
+	if r := h.Revision(); r != 5 {
+		t.Fatalf("hub revision %d, want 5", r)
+	}
+}
+
 func TestProgressNotice(t *testing.T) {
 	log := &fakeLog{}
 	log.commit("default", domain.KindFact, "a")

@@ -27,6 +27,8 @@ type Store interface {
 	LatestDelivery(ctx context.Context, ws, webhook string, rev int64, seq int) (domain.Delivery, bool, error)
 	OpenWebhookSecret(kr *secrets.Keyring, w domain.Webhook) ([]byte, error)
 	OpenWebhookURL(kr *secrets.Keyring, w domain.Webhook) (string, error)
+	// CheckFence fails when ctx's leadership term is stale.
+	CheckFence(ctx context.Context) error
 }
 
 // Options tune a Dispatcher. Zero values take the defaults.
@@ -35,6 +37,15 @@ type Options struct {
 	Client *http.Client
 	// Backoff spaces the retries of one delivery.
 	Backoff Backoff
+	// MaxAttempts and GiveUpAfter bound the retries of one event, whichever
+	// comes first: MaxAttempts attempts (default 0, no limit by count) and
+	// GiveUpAfter since its first attempt (default 1 hour; negative, no
+	// limit by time). An event that exhausts them is parked, so that a
+	// receiver that refuses one event for good (a Flux Receiver answers
+	// 500 while a resource it lists is missing) does not stall the
+	// subscription.
+	MaxAttempts int
+	GiveUpAfter time.Duration
 	// Sleep waits between retries (default Sleep); tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock of the signatures' timestamps (default time.Now).
@@ -45,8 +56,6 @@ type Options struct {
 	// Source is the CloudEvents source prefix; the workspace is appended
 	// (default "/flagops/workspaces").
 	Source string
-	// Leader decides which process dispatches (default: this one).
-	Leader Leader
 	// Keyring opens the subscriptions' sealed signing secrets. Without it
 	// every attempt fails (and says why in the delivery log): nothing is
 	// sent unsigned.
@@ -55,7 +64,11 @@ type Options struct {
 }
 
 // Dispatcher delivers the change log to every subscription. Run it once per
-// process; its Leader makes only one process deliver at a time.
+// process, only while the process holds the dispatcher's lease
+// (internal/leader) and with the context that carries its term: the cursor
+// moves and delivery records are then fenced, and every POST is preceded by
+// a check of the term, so a stalled dispatcher that resumes after another
+// instance took over sends nothing more than the request it was in.
 type Dispatcher struct {
 	st   Store
 	opt  Options
@@ -80,6 +93,9 @@ func NewDispatcher(st Store, opt Options) *Dispatcher {
 	if opt.Sleep == nil {
 		opt.Sleep = Sleep
 	}
+	if opt.GiveUpAfter == 0 {
+		opt.GiveUpAfter = time.Hour
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -88,9 +104,6 @@ func NewDispatcher(st Store, opt Options) *Dispatcher {
 	}
 	if opt.Source == "" {
 		opt.Source = "/flagops/workspaces"
-	}
-	if opt.Leader == nil {
-		opt.Leader = Always{}
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -107,26 +120,8 @@ func (d *Dispatcher) Notify(rev int64) {
 	}
 }
 
-// Run delivers until ctx ends, taking leadership first and again whenever
-// it is lost. It returns ctx's error.
+// Run delivers until ctx ends and returns ctx's error.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		lctx, release, err := d.opt.Leader.Lead(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.opt.Logger.Warn("webhook dispatcher: cannot take leadership; retrying", "err", err)
-				_ = Sleep(ctx, d.opt.PollInterval)
-			}
-			continue
-		}
-		d.lead(lctx)
-		release()
-	}
-	return ctx.Err()
-}
-
-// lead runs the workers while ctx (leadership) lasts.
-func (d *Dispatcher) lead(ctx context.Context) {
 	poll := time.NewTicker(d.opt.PollInterval)
 	defer poll.Stop()
 	defer d.stopAll()
@@ -136,7 +131,7 @@ func (d *Dispatcher) lead(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case <-d.wake:
 		case <-poll.C:
 		}
@@ -279,8 +274,9 @@ func (d *Dispatcher) skipCompacted(ctx context.Context, h domain.Webhook) error 
 	return err
 }
 
-// deliver posts one change until a 2xx answer or ctx ends, recording every
-// attempt in the delivery log.
+// deliver posts one change until a 2xx answer, its retry budget is spent
+// (the delivery is then parked and deliver returns nil, so the cursor moves
+// on) or ctx ends, recording every attempt in the delivery log.
 func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Change) error {
 	rec, found, err := d.st.LatestDelivery(ctx, h.Workspace, h.Name, c.Revision, c.Seq)
 	if err != nil {
@@ -294,6 +290,11 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 	}
 	ev := NewEvent(d.opt.Source+"/"+h.Workspace, c)
 	for try := 1; ; try++ {
+		// The POST is outside the database, so no transaction fences it:
+		// check the term first (see the package comment of internal/leader).
+		if err := d.st.CheckFence(ctx); err != nil {
+			return err
+		}
 		code, err := d.attempt(ctx, h, ev, rec.ID)
 		if ctx.Err() != nil {
 			return ctx.Err() // cut short by shutdown: not the receiver's failure
@@ -311,10 +312,29 @@ func (d *Dispatcher) deliver(ctx context.Context, h domain.Webhook, c domain.Cha
 		if err == nil {
 			return nil
 		}
+		if d.spent(rec) {
+			rec.Status = domain.DeliveryParked
+			if _, serr := d.st.SaveDelivery(ctx, h.Workspace, rec); serr != nil {
+				return serr
+			}
+			d.opt.Logger.Warn("webhook dispatcher: giving up on an event; parked, redeliver it from the delivery log",
+				"webhook", h.Name, "workspace", h.Workspace, "event", ev.ID, "delivery", rec.ID, "attempts", rec.Attempts)
+			return nil
+		}
 		if serr := d.opt.Sleep(ctx, d.opt.Backoff.Delay(try)); serr != nil {
 			return serr
 		}
 	}
+}
+
+// spent reports whether a failing delivery has used its retry budget. The
+// time counts from the delivery record's creation, so a restart does not
+// renew it.
+func (d *Dispatcher) spent(rec domain.Delivery) bool {
+	if d.opt.MaxAttempts > 0 && rec.Attempts >= d.opt.MaxAttempts {
+		return true
+	}
+	return d.opt.GiveUpAfter > 0 && !rec.CreatedAt.IsZero() && d.opt.Now().Sub(rec.CreatedAt) >= d.opt.GiveUpAfter
 }
 
 // attempt posts once. The error never holds the URL (it may carry a token)

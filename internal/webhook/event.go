@@ -2,12 +2,15 @@
 // updates from them.
 //
 // Outbound, the change log is the outbox: each subscription keeps a cursor
-// in the database, and one Dispatcher (the leader, on PostgreSQL) reads the
-// log after each cursor, filters it, and posts every matching change as a
-// CloudEvents 1.0 JSON document, in revision order, retrying with
-// exponential backoff and full jitter until the receiver answers 2xx. Only
-// then does the cursor move, so every event arrives at least once, across
-// restarts and failovers. Receivers deduplicate on the event id.
+// in the database, and one Dispatcher (on the instance holding its lease,
+// internal/leader) reads the log after each cursor, filters it, and posts every matching change as a
+// CloudEvents 1.0 event, in revision order, retrying with exponential
+// backoff and full jitter until the receiver answers 2xx. Only then does the
+// cursor move, so every event arrives at least once, across restarts and
+// failovers; receivers deduplicate on the event id. An event a receiver
+// keeps refusing is parked once its retry budget (attempts or time) is
+// spent: the delivery log shows it as parked, the subscription moves on,
+// and a redelivery sends it again.
 //
 // Inbound, a FactHook handler accepts fact updates authenticated by the
 // hook's own token and applies them in one revision.
@@ -45,16 +48,22 @@ const (
 	FluxSignatureHeader = "X-Signature"
 	// ContentType is the CloudEvents structured-mode JSON media type.
 	ContentType = "application/cloudevents+json"
+	// BinaryContentType is the Content-Type of a binary-mode delivery: the
+	// body is the event's data alone, and a Flux Receiver decodes it for
+	// its resourceFilter only under this media type.
+	BinaryContentType = "application/json"
 )
 
 // Event is a CloudEvents 1.0 event in structured JSON mode.
 type Event struct {
-	SpecVersion     string        `json:"specversion"`
-	ID              string        `json:"id"`
-	Source          string        `json:"source"`
-	Type            string        `json:"type"`
-	Time            time.Time     `json:"time"`
-	Subject         string        `json:"subject"`
+	SpecVersion string    `json:"specversion"`
+	ID          string    `json:"id"`
+	Source      string    `json:"source"`
+	Type        string    `json:"type"`
+	Time        time.Time `json:"time"`
+	// Subject is omitted when empty: CloudEvents 1.0 requires a non-empty
+	// subject when the attribute is present.
+	Subject         string        `json:"subject,omitempty"`
 	DataContentType string        `json:"datacontenttype"`
 	Data            domain.Change `json:"data"`
 }
@@ -102,8 +111,22 @@ func signedMessage(ts string, body []byte) []byte {
 
 // Request builds the POST of one event to a subscription, signed for its
 // type. now is the attempt time.
+//
+// A generic subscription gets the event in structured mode (the whole
+// CloudEvent as the JSON body). A Flux subscription gets it in binary mode:
+// the attributes as ce-* headers and the change alone as an
+// application/json body, because a Flux Receiver's resourceFilter reads
+// the body only when its Content-Type is application/json
+// (notification-controller, internal/server/receiver_resource_filter.go,
+// isJSONContent).
 func Request(w domain.Webhook, ev Event, deliveryID string, now time.Time) (*http.Request, error) {
-	body, err := json.Marshal(ev)
+	var body []byte
+	var err error
+	if w.Type == domain.WebhookFlux {
+		body, err = json.Marshal(ev.Data)
+	} else {
+		body, err = json.Marshal(ev)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
@@ -115,7 +138,11 @@ func Request(w domain.Webhook, ev Event, deliveryID string, now time.Time) (*htt
 		}
 		return nil, fmt.Errorf("webhook %s: the URL does not parse: %w", w.Name, err)
 	}
-	req.Header.Set("Content-Type", ContentType)
+	if w.Type == domain.WebhookFlux {
+		setBinaryHeaders(req.Header, ev)
+	} else {
+		req.Header.Set("Content-Type", ContentType)
+	}
 	req.Header.Set("User-Agent", "flagops-webhook/1")
 	req.Header.Set(DeliveryHeader, deliveryID)
 	ts := strconv.FormatInt(now.Unix(), 10)
@@ -129,6 +156,22 @@ func Request(w domain.Webhook, ev Event, deliveryID string, now time.Time) (*htt
 		req.Header.Set(SignatureHeader, Sign(w.Secret, signedMessage(ts, body)))
 	}
 	return req, nil
+}
+
+// setBinaryHeaders writes ev's attributes as CloudEvents HTTP binary-mode
+// headers; datacontenttype becomes the Content-Type.
+func setBinaryHeaders(h http.Header, ev Event) {
+	h.Set("Content-Type", BinaryContentType)
+	h.Set("ce-specversion", ev.SpecVersion)
+	h.Set("ce-id", ev.ID)
+	h.Set("ce-source", ev.Source)
+	h.Set("ce-type", ev.Type)
+	if !ev.Time.IsZero() {
+		h.Set("ce-time", ev.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if ev.Subject != "" {
+		h.Set("ce-subject", ev.Subject)
+	}
 }
 
 // Verify checks a generic delivery's signature and timestamp (at most

@@ -621,7 +621,8 @@ type Delivery struct {
 	Revision  int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	Seq       int32                  `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	EventType string                 `protobuf:"bytes,5,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	// status is "retrying" or "succeeded".
+	// status is "retrying", "succeeded" or "parked" (given up after the
+	// retry budget; redeliver from it to send it again).
 	Status   string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
 	Attempts int32  `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// last_error is the error of the latest failed attempt (kept after a success).
@@ -972,7 +973,13 @@ type FactHook struct {
 	Revision   int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// path is where the hook receives: /v1/hooks/facts/{name}.
-	Path          string `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	Path string `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	// scopes are the scope patterns the hook may write facts to, such as
+	// "deployment/*@eu-1" or "environment/prod" (a * stands for any name; a
+	// pattern matches scopes of its own kind only). A write to any other scope
+	// is refused with permission_denied. A hook created before hooks had
+	// scopes has none and may write nothing.
+	Scopes        []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1042,10 +1049,20 @@ func (x *FactHook) GetPath() string {
 	return ""
 }
 
+func (x *FactHook) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 type CreateFactHookRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// scopes are the scope patterns the hook may write (see FactHook.scopes);
+	// at least one is required.
+	Scopes        []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1092,6 +1109,13 @@ func (x *CreateFactHookRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CreateFactHookRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
 }
 
 type CreateFactHookResponse struct {
@@ -1403,17 +1427,19 @@ const file_flagops_v1_webhooks_proto_rawDesc = "" +
 	"\x11RedeliverResponse\x12'\n" +
 	"\x0fcursor_revision\x18\x01 \x01(\x03R\x0ecursorRevision\x12\x1d\n" +
 	"\n" +
-	"cursor_seq\x18\x02 \x01(\x05R\tcursorSeq\"\xa9\x01\n" +
+	"cursor_seq\x18\x02 \x01(\x05R\tcursorSeq\"\xc1\x01\n" +
 	"\bFactHook\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x03R\brevision\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x12\n" +
-	"\x04path\x18\x05 \x01(\tR\x04path\"I\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x16\n" +
+	"\x06scopes\x18\x06 \x03(\tR\x06scopes\"a\n" +
 	"\x15CreateFactHookRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"X\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\"X\n" +
 	"\x16CreateFactHookResponse\x12(\n" +
 	"\x04hook\x18\x01 \x01(\v2\x14.flagops.v1.FactHookR\x04hook\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\"4\n" +

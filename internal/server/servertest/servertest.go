@@ -88,6 +88,7 @@ type Clients struct {
 	Promotions flagopsv1connect.PromotionServiceClient
 	Secrets    flagopsv1connect.SecretServiceClient
 	Access     flagopsv1connect.AccessServiceClient
+	Apply      flagopsv1connect.ApplyServiceClient
 }
 
 // NewClients returns Connect clients of the server at baseURL over hc
@@ -104,6 +105,7 @@ func NewClients(hc *http.Client, baseURL string, opts ...connect.ClientOption) C
 		Promotions: flagopsv1connect.NewPromotionServiceClient(hc, baseURL, opts...),
 		Secrets:    flagopsv1connect.NewSecretServiceClient(hc, baseURL, opts...),
 		Access:     flagopsv1connect.NewAccessServiceClient(hc, baseURL, opts...),
+		Apply:      flagopsv1connect.NewApplyServiceClient(hc, baseURL, opts...),
 	}
 }
 

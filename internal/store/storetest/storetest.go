@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Migrate", testMigrate},
 		{"CatalogPutGetList", testCatalogCRUD},
 		{"ExpectedRevision", testExpectedRevision},
+		{"WriteTx", testWriteTx},
 		{"Validation", testValidation},
 		{"DeleteEnvironmentRefusedAndForced", testDeleteEnvironment},
 		{"DeleteSetProjectTargetWorkspace", testDeleteOthers},

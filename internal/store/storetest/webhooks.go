@@ -91,14 +91,15 @@ func testWebhooks(t *testing.T, h *harness) {
 		t.Fatal("the delivery log outlived its webhook")
 	}
 
-	fh, err := h.s.CreateFactHook(h.ctx, domain.FactHook{Workspace: ws, Name: "cms", TokenHash: []byte{1, 2, 3}})
+	fh, err := h.s.CreateFactHook(h.ctx, domain.FactHook{Workspace: ws, Name: "cms", Scopes: []string{"deployment/*@eu-1", "environment/prod"}, TokenHash: []byte{1, 2, 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cs := h.since(fh.Revision - 1); len(cs) != 1 || strings.Contains(string(cs[0].After), "Hash") {
 		t.Fatalf("fact hook changes %+v", cs)
 	}
-	if got, err := h.s.GetFactHook(h.ctx, ws, "cms"); err != nil || string(got.TokenHash) != "\x01\x02\x03" {
+	if got, err := h.s.GetFactHook(h.ctx, ws, "cms"); err != nil || string(got.TokenHash) != "\x01\x02\x03" ||
+		strings.Join(got.Scopes, " ") != "deployment/*@eu-1 environment/prod" {
 		t.Fatalf("GetFactHook = %+v, %v", got, err)
 	}
 	if list, err := h.s.ListFactHooks(h.ctx, ws); err != nil || len(list) != 1 {
