@@ -265,38 +265,6 @@ func (h *Hub) advanced(rev int64) {
 	}
 }
 
-// skipCompacted moves the hub past a log compacted beyond its revision
-// (compaction ran while the hub was behind): the revisions in between are
-// gone, for the hub and its inspectors too. Live watchers that had not been
-// given them go back to catching up, which ends them with errs.Compacted,
-// so nobody silently misses a revision; OnAdvance callbacks run, so caches
-// kept by them are dropped.
-func (h *Hub) skipCompacted(after int64) error {
-	compacted, err := h.log.CompactedRevision(h.ctx)
-	if err != nil {
-		return fmt.Errorf("read compacted revision: %w", err)
-	}
-	if compacted <= after {
-		return compactedError(after, compacted)
-	}
-	h.opt.Logger.Warn("watch hub: the log was compacted past the hub's revision; skipping the lost revisions",
-		"hub_revision", after, "compacted", compacted)
-	h.mu.Lock()
-	h.rev = compacted
-	for w := range h.watchers {
-		if w.live && w.next < compacted {
-			w.live = false
-			select {
-			case w.slow <- struct{}{}:
-			default:
-			}
-		}
-	}
-	h.mu.Unlock()
-	h.advanced(compacted)
-	return nil
-}
-
 // skipCompacted moves the hub past revisions that were compacted before it
 // read them (a Compact racing a commit, or another instance compacting).
 // The hub cannot deliver them, so every live watcher goes back to catching
