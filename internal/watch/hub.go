@@ -251,17 +251,12 @@ func (h *Hub) pull() error {
 		}
 		rev := h.rev
 		h.mu.Unlock()
-		h.advanced(rev)
-	}
-}
-
-// advanced calls the OnAdvance callbacks.
-func (h *Hub) advanced(rev int64) {
-	h.advanceMu.Lock()
-	fns := h.advance
-	h.advanceMu.Unlock()
-	for _, fn := range fns {
-		fn(rev)
+		h.advanceMu.Lock()
+		fns := h.advance
+		h.advanceMu.Unlock()
+		for _, fn := range fns {
+			fn(rev)
+		}
 	}
 }
 
