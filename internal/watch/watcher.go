@@ -149,7 +149,7 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 			return err
 		}
 		if n := len(groups); n > 0 {
-			if err := w.waitHub(ctx, groups[n-1].rev); err != nil {
+			if err := w.waitHub(ctx, groups[n-1].rev, 0); err != nil {
 				return err
 			}
 		}
@@ -165,6 +165,18 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 			continue
 		}
 		if !*caughtUp {
+			// Caught up means the hub is there too, so that what the server
+			// reports (its revision, its evaluations) already includes
+			// everything replayed. A from_revision past the log's end waits
+			// for the log's end only, and for one poll interval at most: a
+			// revision that holds no change is never read by the hub.
+			last, err := h.log.Revision(ctx)
+			if err != nil {
+				return fmt.Errorf("watch: read revision: %w", err)
+			}
+			if err := w.waitHub(ctx, min(next, last), h.opt.PollInterval); err != nil {
+				return err
+			}
 			if err := w.send(ctx, Event{Revision: next, CaughtUp: true}); err != nil {
 				return err
 			}
@@ -192,14 +204,18 @@ func (w *Watcher) catchUp(ctx context.Context, caughtUp *bool) error {
 // that its inspectors (Hub.Inspect) have seen every revision this watcher
 // is about to give out: a watcher catching up ahead of the hub would
 // otherwise overtake them. The hub is usually there already, or a few
-// milliseconds behind a commit.
-func (w *Watcher) waitHub(ctx context.Context, rev int64) error {
+// milliseconds behind a commit. A positive limit bounds the wait.
+func (w *Watcher) waitHub(ctx context.Context, rev int64, limit time.Duration) error {
 	h := w.hub
+	var deadline time.Time
+	if limit > 0 {
+		deadline = time.Now().Add(limit)
+	}
 	for {
 		h.mu.Lock()
 		read := h.rev
 		h.mu.Unlock()
-		if read >= rev {
+		if read >= rev || (limit > 0 && time.Now().After(deadline)) {
 			return nil
 		}
 		h.Notify(rev)
