@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagops/flagops/internal/auth"
 	"github.com/flagops/flagops/internal/domain"
+	"github.com/flagops/flagops/internal/errs"
 )
 
 // interceptor is what every RPC passes through on the server: it
@@ -73,7 +74,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 			// when it is revoked or expires, with that as its error.
 			p, _ := auth.PrincipalFrom(ctx)
 			gctx, release := i.streams.Guard(ctx, p.Key)
-			err = next(gctx, &authorizedConn{StreamingHandlerConn: conn, ctx: gctx})
+			err = next(gctx, &authorizedConn{StreamingHandlerConn: conn, ctx: gctx, key: p.Key})
 			if ended := auth.EndedBy(gctx); ended != nil {
 				err = ended
 			}
@@ -91,6 +92,10 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 type authorizedConn struct {
 	connect.StreamingHandlerConn
 	ctx context.Context
+	// key is the stream's key: Send checks its expiry itself, since the
+	// guard's expiry timer may fire a moment after a change written just
+	// past the expiry reaches the stream.
+	key domain.APIKey
 }
 
 // Send refuses to send once ctx has ended: when a stream's key is revoked
@@ -99,6 +104,9 @@ type authorizedConn struct {
 func (c *authorizedConn) Send(msg any) error {
 	if c.ctx.Err() != nil {
 		return context.Cause(c.ctx)
+	}
+	if exp := c.key.ExpiresAt; !exp.IsZero() && !time.Now().Before(exp) {
+		return errs.New(errs.Unauthenticated, "API key %s expired at %s; the stream ends", errs.Quote(c.key.Name), exp.UTC().Format(time.RFC3339))
 	}
 	return c.StreamingHandlerConn.Send(msg)
 }
